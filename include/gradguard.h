@@ -1,0 +1,220 @@
+/* gradguard: train neural networks on the CPU that do not blow up.
+ *
+ * Two levels of API. The graph level builds a static graph of operations
+ * (gg_graph, gg_node) whose shapes are checked once and whose memory is
+ * allocated once; the model level (gg_config, gg_model, gg_dataset,
+ * gg_trainer) builds such graphs from a config and trains them.
+ *
+ * Errors: every function that can fail returns a gg_status and fills a
+ * caller-owned gg_error (NULL is allowed). The library never prints, exits
+ * or aborts on bad input.
+ *
+ * Thread safety: objects are not shared between threads by the library;
+ * two threads may train two different models at once. Kernels use OpenMP
+ * threads inside one call.
+ */
+#ifndef GRADGUARD_H
+#define GRADGUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef GG_FLOAT64
+typedef double gg_real;
+#else
+typedef float gg_real;
+#endif
+
+/* ---- status ------------------------------------------------------------ */
+
+typedef enum gg_status {
+    GG_OK = 0,
+    GG_ERR_ARG,       /* a bad argument to a function */
+    GG_ERR_CONFIG,    /* a bad config key or value */
+    GG_ERR_DATA,      /* a bad or inconsistent data or model file */
+    GG_ERR_SHAPE,     /* shapes that do not chain */
+    GG_ERR_IO,        /* the system refused a read or a write */
+    GG_ERR_NOMEM,     /* an allocation failed */
+    GG_ERR_NONFINITE, /* a NaN or an Inf where a finite value is required */
+    GG_ERR_DIVERGED   /* training diverged and recovery gave up */
+} gg_status;
+
+typedef struct gg_error {
+    gg_status code;
+    char msg[256];
+} gg_error;
+
+/* The word for a status: "ok", "arg", "config", ... */
+const char *gg_status_name(gg_status s);
+/* The library's version, "MAJOR.MINOR.PATCH". */
+const char *gg_version(void);
+/* Number of threads kernels use (OpenMP and BLAS); n <= 0 means all cores. */
+void gg_set_threads(int n);
+int gg_get_threads(void);
+
+/* ---- graph level --------------------------------------------------------
+ * Nodes are created by builder functions. Every tensor has a leading batch
+ * dimension N (up to the graph's max batch) unless it is a parameter.
+ * Builders never fail: a shape error is recorded in the graph and reported
+ * by gg_graph_build, naming the node. */
+
+typedef struct gg_graph gg_graph;
+typedef struct gg_node gg_node;
+
+typedef enum gg_init {
+    GG_INIT_ZEROS,
+    GG_INIT_ONES,
+    GG_INIT_UNIFORM,        /* U(-a, a), a = scale: the naive one */
+    GG_INIT_NORMAL,         /* N(0, scale^2) */
+    GG_INIT_XAVIER_UNIFORM, /* U(-b, b), b = gain sqrt(6 / (fan_in + fan_out)) */
+    GG_INIT_XAVIER_NORMAL,  /* N(0, gain^2 2 / (fan_in + fan_out)) */
+    GG_INIT_HE_UNIFORM,     /* U(-b, b), b = gain sqrt(3 / fan_in) */
+    GG_INIT_HE_NORMAL,      /* N(0, gain^2 / fan_in) */
+    GG_INIT_TORCH_DEFAULT,  /* nn.Linear's: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+    GG_INIT_ORTHOGONAL      /* a random orthogonal matrix times gain */
+} gg_init;
+
+gg_graph *gg_graph_new(int max_batch, uint64_t seed);
+void gg_graph_free(gg_graph *g);
+
+/* A batched input: per-sample shape dims[0..ndim-1]. */
+gg_node *gg_input(gg_graph *g, const char *name, int ndim, const int *dims);
+/* A trainable parameter of the given full shape, initialised by init with
+ * gain (He/Xavier/orthogonal) or scale (uniform/normal). */
+gg_node *gg_param(gg_graph *g, const char *name, int ndim, const int *dims,
+                  gg_init init, double gain_or_scale);
+
+/* y = x W^T + b with x [N, in], W [out, in], b [out] or NULL. */
+gg_node *gg_linear(gg_graph *g, gg_node *x, gg_node *w, gg_node *b);
+gg_node *gg_identity(gg_graph *g, gg_node *x);
+gg_node *gg_sigmoid(gg_graph *g, gg_node *x);
+gg_node *gg_tanh(gg_graph *g, gg_node *x);
+gg_node *gg_relu(gg_graph *g, gg_node *x);
+gg_node *gg_leaky_relu(gg_graph *g, gg_node *x, double slope);
+gg_node *gg_elu(gg_graph *g, gg_node *x, double alpha);
+gg_node *gg_softmax(gg_graph *g, gg_node *x); /* over the last dimension */
+gg_node *gg_add(gg_graph *g, gg_node *a, gg_node *b);
+
+/* Losses: scalar mean over the batch. target is an input node. */
+gg_node *gg_mse_loss(gg_graph *g, gg_node *pred, gg_node *target);
+gg_node *gg_bce_loss(gg_graph *g, gg_node *prob, gg_node *target);
+gg_node *gg_bce_logits_loss(gg_graph *g, gg_node *logits, gg_node *target);
+/* target [N, 1] holds class indices 0..C-1 as reals. */
+gg_node *gg_cross_entropy_loss(gg_graph *g, gg_node *logits, gg_node *target);
+/* target [N, C] holds probabilities. */
+gg_node *gg_soft_cross_entropy_loss(gg_graph *g, gg_node *logits, gg_node *target);
+
+/* Checks every shape and allocates all memory (activations, gradients,
+ * parameters as one flat block), then initialises the parameters. */
+gg_status gg_graph_build(gg_graph *g, gg_error *err);
+/* Sets the batch size for the next forward pass (1 <= n <= max batch). */
+gg_status gg_graph_set_batch(gg_graph *g, int n, gg_error *err);
+void gg_graph_forward(gg_graph *g);
+/* Zeroes gradients, then back-propagates d(loss)/d(everything). */
+void gg_graph_backward(gg_graph *g, gg_node *loss);
+/* 1 in training mode (dropout on, batch statistics), 0 for evaluation. */
+void gg_graph_set_training(gg_graph *g, int training);
+
+/* Node access. data/grad point into the graph's arena (grad may be NULL for
+ * nodes that need no gradient). len counts elements at the current batch. */
+gg_real *gg_node_data(gg_node *n);
+gg_real *gg_node_grad(gg_node *n);
+size_t gg_node_len(const gg_node *n);
+int gg_node_ndim(const gg_node *n);
+int gg_node_dim(const gg_node *n, int i);
+const char *gg_node_name(const gg_node *n);
+
+/* Parameters, in creation order, as one flat block. */
+int gg_graph_param_count(const gg_graph *g);
+gg_node *gg_graph_param(gg_graph *g, int i);
+gg_node *gg_graph_find_param(gg_graph *g, const char *name);
+size_t gg_graph_param_len(const gg_graph *g); /* total elements */
+gg_real *gg_graph_param_data(gg_graph *g);
+gg_real *gg_graph_param_grad(gg_graph *g);
+
+/* ---- config --------------------------------------------------------------
+ * The YAML config of interfaces.md. Every key has a default. */
+
+typedef struct gg_config gg_config;
+
+gg_config *gg_config_new_default(void);
+void gg_config_free(gg_config *c);
+/* Reads a YAML file; errors name path:line:column and the key. */
+gg_status gg_config_load_file(gg_config *c, const char *path, gg_error *err);
+gg_status gg_config_load_string(gg_config *c, const char *yaml, gg_error *err);
+/* Overrides one key by dotted path: "optimizer.lr", "model.layers.0.dense.units". */
+gg_status gg_config_set(gg_config *c, const char *key, const char *value, gg_error *err);
+/* Writes the fully resolved config as YAML. */
+gg_status gg_config_write(const gg_config *c, FILE *f, gg_error *err);
+
+/* ---- data ---------------------------------------------------------------- */
+
+typedef struct gg_dataset gg_dataset;
+
+typedef enum gg_split { GG_SPLIT_TRAIN, GG_SPLIT_VAL, GG_SPLIT_TEST } gg_split;
+
+/* Loads the data set named by the config (fashion-mnist, idx:DIR, csv:PATH,
+ * xor, random-binary) and prepares the splits: validation carved from the
+ * training set, normalisation with training statistics only. */
+gg_status gg_data_load(const gg_config *c, gg_dataset **train, gg_dataset **val,
+                       gg_dataset **test, gg_error *err);
+/* An in-memory data set: x [n, features] and y [n, targets] are copied. */
+gg_dataset *gg_dataset_from_arrays(size_t n, int features, const gg_real *x, int targets,
+                                   const gg_real *y, int classes);
+void gg_dataset_free(gg_dataset *d);
+size_t gg_dataset_size(const gg_dataset *d);
+
+/* ---- model and training --------------------------------------------------- */
+
+typedef struct gg_model gg_model;
+typedef struct gg_trainer gg_trainer;
+
+typedef struct gg_eval_result {
+    double loss;
+    double accuracy; /* fraction correct; NaN for regression losses */
+    size_t samples;
+} gg_eval_result;
+
+/* Builds the model of c->model with its loss, for batches up to max_batch. */
+gg_status gg_model_new(const gg_config *c, int max_batch, gg_model **out, gg_error *err);
+void gg_model_free(gg_model *m);
+gg_graph *gg_model_graph(gg_model *m);
+gg_status gg_model_evaluate(gg_model *m, const gg_dataset *d, gg_eval_result *res, gg_error *err);
+/* Predicts outputs for n samples of x; out holds n * outputs values. */
+gg_status gg_model_predict(gg_model *m, const gg_real *x, size_t n, gg_real *out, gg_error *err);
+/* safetensors with PyTorch names (layers.{i}.weight ...); written atomically. */
+gg_status gg_model_save(gg_model *m, const char *path, gg_error *err);
+/* Loads weights, checking every name and shape. */
+gg_status gg_model_load(gg_model *m, const char *path, gg_error *err);
+
+typedef struct gg_step_info {
+    int64_t step;    /* steps taken so far in the run, this one included */
+    int epoch;       /* 0-based */
+    double loss;
+    double lr;
+    double grad_norm; /* global L2 norm before clipping */
+    double clip_coef; /* factor applied to the gradient, 1 if none */
+    size_t nonfinite; /* non-finite gradient elements (plus 1 if the loss was) */
+    int skipped;      /* 1 if the update was not applied */
+    int epoch_end;    /* 1 if this step finished an epoch */
+} gg_step_info;
+
+gg_status gg_trainer_new(gg_model *m, const gg_config *c, const gg_dataset *train,
+                         gg_trainer **out, gg_error *err);
+void gg_trainer_free(gg_trainer *t);
+/* One optimisation step on the next batch. Allocates nothing. Fails with
+ * GG_ERR_NONFINITE (guard.nonfinite: error) naming the first parameter
+ * whose gradient went non-finite; the model is left as it was. */
+gg_status gg_trainer_step(gg_trainer *t, gg_step_info *info, gg_error *err);
+/* Steps per epoch (the last batch may be smaller). */
+int64_t gg_trainer_steps_per_epoch(const gg_trainer *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,23 @@
+/* The command-line tool: one file per command. Only this folder maps
+ * statuses to exit codes and prints. */
+#ifndef GG_CLI_H
+#define GG_CLI_H
+
+#include "gradguard.h"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_IO = 3 };
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+/* arg, config, data, shape -> 2; io -> 3; the rest -> 1. */
+int cli_exit_code(gg_status s);
+/* Prints "gradguard: <msg>" to stderr and returns the exit code for err. */
+int cli_report(const gg_error *err);
+/* --name VALUE or --name=VALUE at argv[*i]; advances *i. NULL if not this option. */
+const char *cli_option(int argc, char **argv, int *i, const char *name, int *missing);
+/* mkdir -p */
+gg_status cli_mkdirs(const char *path, gg_error *err);
+double cli_now(void);
+
+#endif

@@ -1,0 +1,23 @@
+/* The sweeps: forward in creation order, backward in reverse. Backward
+ * kernels accumulate (+=) into gradients, so the sweep zeroes all of them
+ * first, with one memset per region. */
+#include <string.h>
+#include "graph/graph.h"
+
+void gg_graph_forward(gg_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        gg_node *n = g->nodes[i];
+        if (n->op) n->op->forward(n);
+    }
+}
+
+void gg_graph_backward(gg_graph *g, gg_node *loss) {
+    memset(g->act_grad, 0, g->act_grad_len * sizeof(gg_real));
+    memset(g->grad, 0, g->param_len * sizeof(gg_real));
+    if (!loss || !loss->out->dx) return;
+    loss->out->dx[0] = 1;
+    for (int i = loss->id; i >= 0; i--) {
+        gg_node *n = g->nodes[i];
+        if (n->op && n->out->dx) n->op->backward(n);
+    }
+}

@@ -1,0 +1,106 @@
+/* The static graph: nodes (inputs, parameters, operations) in creation
+ * order, which is a topological order. Shapes are fixed at creation except
+ * the leading batch dimension, which gg_graph_set_batch changes at run
+ * time up to the max batch the arena was sized for. */
+#ifndef GG_GRAPH_H
+#define GG_GRAPH_H
+
+#include <stdbool.h>
+#include "core/core.h"
+#include "io/config.h"
+
+#define GG_MAX_IN 4
+#define GG_MAX_ATTR 8
+
+typedef struct gg_tensor {
+    int ndim;
+    int shape[GG_MAX_DIMS]; /* shape[0] is the batch when batched */
+    bool batched;
+    size_t per_sample; /* elements per batch row (all elements if not batched) */
+    size_t len;        /* elements at the current batch */
+    gg_real *x;        /* graph arena, or the flat parameter block */
+    gg_real *dx;       /* graph arena or flat gradient block; NULL: no gradient flows */
+} gg_tensor;
+
+typedef enum gg_node_kind { GG_NODE_INPUT, GG_NODE_PARAM, GG_NODE_OP } gg_node_kind;
+
+typedef struct gg_op_def gg_op_def;
+
+struct gg_node {
+    gg_node_kind kind;
+    const gg_op_def *op; /* NULL for inputs and parameters */
+    gg_graph *g;
+    int id;
+    int layer;           /* model layer index for messages, -1 if none */
+    char name[GG_NAME_LEN];
+    int n_in;
+    gg_node *src[GG_MAX_IN];
+    gg_tensor *in[GG_MAX_IN]; /* &src[i]->value */
+    gg_tensor *out;           /* &value */
+    gg_tensor value;
+    double attr[GG_MAX_ATTR]; /* op parameters (slope, alpha, ...) */
+    int iattr[GG_MAX_ATTR];
+    gg_real *scratch;         /* graph arena: op-private, sized by op->scratch */
+    /* parameters only */
+    gg_init init;
+    double init_gain;
+    int fan_in, fan_out;
+    size_t offset;            /* into the flat parameter block */
+};
+
+struct gg_op_def {
+    const char *name;
+    int n_in;
+    /* Sets n->out's shape from the inputs; fails with a message naming
+     * the node when they do not fit. */
+    gg_status (*shape)(gg_node *n, gg_error *err);
+    /* Extra arena elements the op needs at the max batch; may be NULL. */
+    size_t (*scratch)(const gg_node *n);
+    void (*forward)(gg_node *n);
+    void (*backward)(gg_node *n);
+};
+
+struct gg_graph {
+    int max_batch;
+    int batch;
+    bool training;
+    bool built;
+    gg_rng rng;        /* parameter init, then dropout masks */
+    gg_status status;  /* the first builder error, reported by gg_graph_build */
+    gg_error error;
+    int n_nodes, cap_nodes;
+    gg_node **nodes;   /* owned */
+    int n_params;
+    gg_node **params;  /* borrowed from nodes, creation order */
+    gg_real *arena;    /* owned: activations, their gradients, scratch */
+    gg_real *act_grad; /* start of the activation-gradient region of the arena */
+    size_t act_grad_len;
+    size_t param_len;  /* elements in the flat blocks, padding included */
+    gg_real *param;    /* owned: every parameter, 64-byte aligned each */
+    gg_real *grad;     /* owned: their gradients, same layout */
+};
+
+/* Adds an op node; the builder functions of src/ops/ call this. */
+gg_node *gg_graph_add_op(gg_graph *g, const gg_op_def *op, int n_in, gg_node *const *in);
+/* A parameter with explicit fans (a bias takes its weight's fan-in). */
+gg_node *gg_param_fan(gg_graph *g, const char *name, int ndim, const int *dims, gg_init init,
+                      double gain_or_scale, int fan_in, int fan_out);
+/* Records the first error; later builders become no-ops. */
+void gg_graph_set_error(gg_graph *g, gg_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Shape helpers for op shape rules. */
+gg_status gg_shape_same(gg_node *n, gg_error *err);   /* out = in[0] */
+gg_status gg_shape_scalar(gg_node *n, gg_error *err); /* out = [1], unbatched */
+/* "layers.3 (dense)" or the node name, for messages. */
+const char *gg_node_label(const gg_node *n, char *buf, size_t cap);
+/* "[64, 784]"-style shape text without the batch dimension. */
+const char *gg_shape_text(const gg_tensor *t, char *buf, size_t cap);
+
+/* Parameter initialisation (src/layers/init.c). */
+void gg_init_param(gg_node *p, gg_rng *r);
+
+/* Threads below which element-wise loops stay serial. */
+#define GG_PAR_MIN 32768
+
+#endif

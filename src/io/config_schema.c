@@ -1,0 +1,505 @@
+/* The config schema: name tables, the key table (one row per YAML key, in
+ * the order the writer emits them), the defaults of config.h, and deep copy.
+ * A row's range is the only place a key's limits are stated: the loader,
+ * --set and the error messages all read it. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/core.h"
+#include "io/config_schema.h"
+
+_Static_assert(sizeof(gg_init) == sizeof(int) && sizeof(gg_layer_kind) == sizeof(int) &&
+                   sizeof(gg_loss_kind) == sizeof(int) && sizeof(gg_optim_kind) == sizeof(int) &&
+                   sizeof(gg_sched_kind) == sizeof(int) && sizeof(gg_clip_mode) == sizeof(int) &&
+                   sizeof(gg_normalize) == sizeof(int) &&
+                   sizeof(gg_nonfinite_policy) == sizeof(int),
+               "enum fields are stored through int pointers");
+
+/* ---- names ---------------------------------------------------------------- */
+
+const gg_cfg_name gg_cfg_layer_kind_names[] = {
+    {"dense", GG_LAYER_DENSE},   {"identity", GG_LAYER_IDENTITY},
+    {"sigmoid", GG_LAYER_SIGMOID}, {"tanh", GG_LAYER_TANH},
+    {"relu", GG_LAYER_RELU},     {"leaky_relu", GG_LAYER_LEAKY_RELU},
+    {"elu", GG_LAYER_ELU},       {"softmax", GG_LAYER_SOFTMAX},
+    {"linear", GG_LAYER_IDENTITY}, {NULL, 0},
+};
+
+const gg_cfg_name gg_cfg_init_names[] = {
+    {"zeros", GG_INIT_ZEROS},
+    {"ones", GG_INIT_ONES},
+    {"uniform", GG_INIT_UNIFORM},
+    {"normal", GG_INIT_NORMAL},
+    {"xavier_uniform", GG_INIT_XAVIER_UNIFORM},
+    {"xavier_normal", GG_INIT_XAVIER_NORMAL},
+    {"he_uniform", GG_INIT_HE_UNIFORM},
+    {"he_normal", GG_INIT_HE_NORMAL},
+    {"torch_default", GG_INIT_TORCH_DEFAULT},
+    {"orthogonal", GG_INIT_ORTHOGONAL},
+    {"glorot_uniform", GG_INIT_XAVIER_UNIFORM},
+    {"glorot_normal", GG_INIT_XAVIER_NORMAL},
+    {"kaiming_uniform", GG_INIT_HE_UNIFORM},
+    {"kaiming_normal", GG_INIT_HE_NORMAL},
+    {NULL, 0},
+};
+
+static const gg_cfg_name loss_names[] = {
+    {"mse", GG_LOSS_MSE},
+    {"bce", GG_LOSS_BCE},
+    {"bce_logits", GG_LOSS_BCE_LOGITS},
+    {"cross_entropy", GG_LOSS_CROSS_ENTROPY},
+    {"soft_cross_entropy", GG_LOSS_SOFT_CROSS_ENTROPY},
+    {NULL, 0},
+};
+
+static const gg_cfg_name optim_names[] = {
+    {"sgd", GG_OPTIM_SGD},   {"momentum", GG_OPTIM_MOMENTUM}, {"nesterov", GG_OPTIM_NESTEROV},
+    {"adam", GG_OPTIM_ADAM}, {"adamw", GG_OPTIM_ADAMW},       {NULL, 0},
+};
+
+static const gg_cfg_name sched_names[] = {
+    {"constant", GG_SCHED_CONSTANT},
+    {"step", GG_SCHED_STEP},
+    {"multistep", GG_SCHED_MULTISTEP},
+    {"exponential", GG_SCHED_EXPONENTIAL},
+    {"linear", GG_SCHED_LINEAR},
+    {"inverse", GG_SCHED_INVERSE},
+    {"polynomial", GG_SCHED_POLYNOMIAL},
+    {"onecycle", GG_SCHED_ONECYCLE},
+    {"cosine", GG_SCHED_COSINE},
+    {"plateau", GG_SCHED_PLATEAU},
+    {NULL, 0},
+};
+
+static const gg_cfg_name clip_names[] = {
+    {"none", GG_CLIP_MODE_NONE},       {"value", GG_CLIP_MODE_VALUE},
+    {"norm", GG_CLIP_MODE_NORM},       {"global_norm", GG_CLIP_MODE_GLOBAL_NORM},
+    {"agc", GG_CLIP_MODE_AGC},         {"autoclip", GG_CLIP_MODE_AUTOCLIP},
+    {"zclip", GG_CLIP_MODE_ZCLIP},     {NULL, 0},
+};
+
+static const gg_cfg_name nonfinite_names[] = {
+    {"skip", GG_NONFINITE_SKIP}, {"zero", GG_NONFINITE_ZERO}, {"error", GG_NONFINITE_ERROR},
+    {NULL, 0},
+};
+
+static const gg_cfg_name normalize_names[] = {
+    {"none", GG_NORMALIZE_NONE},
+    {"scale", GG_NORMALIZE_SCALE},
+    {"standardize", GG_NORMALIZE_STANDARDIZE},
+    {"feature", GG_NORMALIZE_FEATURE},
+    {NULL, 0},
+};
+
+const char *gg_cfg_name_of(const gg_cfg_name *names, int value) {
+    for (const gg_cfg_name *e = names; e->name; e++)
+        if (e->value == value) return e->name;
+    return NULL;
+}
+
+bool gg_cfg_lookup(const gg_cfg_name *names, const char *name, size_t len, int *value) {
+    for (const gg_cfg_name *e = names; e->name; e++) {
+        if (strlen(e->name) == len && memcmp(e->name, name, len) == 0) {
+            *value = e->value;
+            return true;
+        }
+    }
+    return false;
+}
+
+static const char *name_or_unknown(const gg_cfg_name *names, int value) {
+    const char *s = gg_cfg_name_of(names, value);
+    return s ? s : "unknown";
+}
+
+const char *gg_layer_kind_name(gg_layer_kind k) {
+    return name_or_unknown(gg_cfg_layer_kind_names, (int)k);
+}
+const char *gg_init_name(gg_init i) { return name_or_unknown(gg_cfg_init_names, (int)i); }
+const char *gg_loss_name(gg_loss_kind k) { return name_or_unknown(loss_names, (int)k); }
+const char *gg_optim_name(gg_optim_kind k) { return name_or_unknown(optim_names, (int)k); }
+const char *gg_sched_name(gg_sched_kind k) { return name_or_unknown(sched_names, (int)k); }
+const char *gg_clip_mode_name(gg_clip_mode m) { return name_or_unknown(clip_names, (int)m); }
+
+/* ---- the key table ---------------------------------------------------------
+ * Rows of one section are contiguous (the writer opens each section once). */
+
+#define C(m) offsetof(gg_config, m)
+#define INF INFINITY
+#define LO GG_CFG_LO_OPEN
+#define HI GG_CFG_HI_OPEN
+#define INT(p, m, l, h) {p, GG_CFG_INT, C(m), 0, 0, NULL, l, h, 0, 0, 0}
+#define I64(p, m, l, h) {p, GG_CFG_INT64, C(m), 0, 0, NULL, l, h, 0, 0, 0}
+#define REAL(p, m, l, h, f) {p, GG_CFG_REAL, C(m), 0, 0, NULL, l, h, f, 0, 0}
+#define BOOL(p, m) {p, GG_CFG_BOOL, C(m), 0, 0, NULL, 0, 1, 0, 0, 0}
+#define ENUM(p, m, names) {p, GG_CFG_ENUM, C(m), 0, 0, names, 0, 0, 0, 0, 0}
+
+const gg_cfg_key gg_cfg_keys[] = {
+    {"seed", GG_CFG_U64, C(seed), 0, 0, NULL, 0, INF, 0, 0, 0},
+
+    {"data.dataset", GG_CFG_STRING, C(data.dataset), sizeof(((gg_config *)0)->data.dataset), 0,
+     NULL, 0, 0, GG_CFG_DATASET, 0, 0},
+    INT("data.validation", data.validation, 0, INF),
+    ENUM("data.normalize", data.normalize, normalize_names),
+    BOOL("data.shuffle", data.shuffle),
+    INT("data.samples", data.samples, 1, INF),
+    INT("data.features", data.features, 1, INF),
+    INT("data.targets", data.targets, 1, INF),
+    REAL("data.test_fraction", data.test_fraction, 0, 1, HI),
+
+    {"model.input", GG_CFG_LIST_INT, C(model.input), C(model.input_ndim), GG_MAX_DIMS, NULL, 1,
+     INF, 0, 0, 0},
+    {"model.layers", GG_CFG_LAYERS, C(model.layers), C(model.n_layers), GG_CFG_MAX_LAYERS, NULL,
+     0, 0, 0, 0, 0},
+
+    ENUM("loss", loss, loss_names),
+
+    ENUM("optimizer.name", optimizer.name, optim_names),
+    REAL("optimizer.lr", optimizer.lr, 0, INF, LO),
+    {"optimizer.momentum", GG_CFG_REAL, C(optimizer.momentum), 0, 0, NULL, 0, 1, HI, 0,
+     GG_CFG_SET_MOMENTUM},
+    REAL("optimizer.dampening", optimizer.dampening, 0, 1, 0),
+    BOOL("optimizer.nesterov", optimizer.nesterov),
+    {"optimizer.weight_decay", GG_CFG_REAL, C(optimizer.weight_decay), 0, 0, NULL, 0, INF, 0, 0,
+     GG_CFG_SET_WEIGHT_DECAY},
+    REAL("optimizer.beta1", optimizer.beta1, 0, 1, HI),
+    REAL("optimizer.beta2", optimizer.beta2, 0, 1, HI),
+    REAL("optimizer.eps", optimizer.eps, 0, INF, LO),
+    BOOL("optimizer.amsgrad", optimizer.amsgrad),
+
+    ENUM("schedule.name", schedule.name, sched_names),
+    I64("schedule.warmup_steps", schedule.warmup_steps, 0, INF),
+    REAL("schedule.warmup_start", schedule.warmup_start, 0, 1, 0),
+    I64("schedule.step_size", schedule.step_size, 1, INF),
+    {"schedule.gamma", GG_CFG_REAL, C(schedule.gamma), 0, 0, NULL, 0, INF, LO, 0,
+     GG_CFG_SET_GAMMA},
+    {"schedule.milestones", GG_CFG_LIST_I64, C(schedule.milestones), C(schedule.n_milestones),
+     GG_MAX_MILESTONES, NULL, 1, INF, GG_CFG_INCREASING, 0, 0},
+    REAL("schedule.alpha", schedule.alpha, 0, INF, 0),
+    REAL("schedule.beta", schedule.beta, 0, INF, 0),
+    REAL("schedule.power", schedule.power, 0, INF, LO),
+    I64("schedule.total_steps", schedule.total_steps, 0, INF),
+    REAL("schedule.min_lr", schedule.min_lr, 0, INF, 0),
+    REAL("schedule.max_lr", schedule.max_lr, 0, INF, 0),
+    REAL("schedule.pct_start", schedule.pct_start, 0, 1, 0),
+    REAL("schedule.div_factor", schedule.div_factor, 0, INF, LO),
+    REAL("schedule.final_div_factor", schedule.final_div_factor, 0, INF, LO),
+    BOOL("schedule.three_phase", schedule.three_phase),
+    BOOL("schedule.cycle_momentum", schedule.cycle_momentum),
+    REAL("schedule.base_momentum", schedule.base_momentum, 0, 1, 0),
+    REAL("schedule.max_momentum", schedule.max_momentum, 0, 1, 0),
+    I64("schedule.restart_steps", schedule.restart_steps, 0, INF),
+    REAL("schedule.restart_mult", schedule.restart_mult, 1, INF, 0),
+    REAL("schedule.factor", schedule.factor, 0, 1, LO | HI),
+    INT("schedule.patience", schedule.patience, 0, INF),
+    REAL("schedule.threshold", schedule.threshold, 0, INF, 0),
+    INT("schedule.cooldown", schedule.cooldown, 0, INF),
+
+    BOOL("guard.enabled", guard.enabled),
+    ENUM("guard.clip.mode", guard.clip.mode, clip_names),
+    REAL("guard.clip.max_norm", guard.clip.max_norm, 0, INF, LO),
+    REAL("guard.clip.norm_type", guard.clip.norm_type, 1, INF, GG_CFG_INF_OK),
+    REAL("guard.clip.value", guard.clip.value, 0, INF, LO),
+    REAL("guard.clip.agc_clip", guard.clip.agc_clip, 0, INF, LO),
+    REAL("guard.clip.agc_eps", guard.clip.agc_eps, 0, INF, LO),
+    {"guard.clip.exclude", GG_CFG_LIST_STR, C(guard.clip.exclude), C(guard.clip.n_exclude),
+     GG_MAX_EXCLUDES, NULL, 0, 0, 0, 0, 0},
+    REAL("guard.clip.percentile", guard.clip.percentile, 0, 100, LO),
+    INT("guard.clip.history", guard.clip.history, 1, INF),
+    REAL("guard.clip.z_threshold", guard.clip.z_threshold, 0, INF, LO),
+    REAL("guard.clip.z_alpha", guard.clip.z_alpha, 0, 1, HI),
+    INT("guard.clip.warmup", guard.clip.warmup, 0, INF),
+    ENUM("guard.nonfinite", guard.nonfinite, nonfinite_names),
+    INT("guard.monitor.every", guard.monitor.every, 0, INF),
+    BOOL("guard.spike.enabled", guard.spike.enabled),
+    INT("guard.spike.window", guard.spike.window, 1, INF),
+    REAL("guard.spike.threshold", guard.spike.threshold, 0, INF, LO),
+    INT("guard.spike.min_history", guard.spike.min_history, 1, INF),
+    BOOL("guard.recover.enabled", guard.recover.enabled),
+    INT("guard.recover.snapshot_every", guard.recover.snapshot_every, 1, INF),
+    INT("guard.recover.max_attempts", guard.recover.max_attempts, 0, INF),
+    REAL("guard.recover.lr_factor", guard.recover.lr_factor, 0, 1, LO),
+    I64("guard.recover.warmup_steps", guard.recover.warmup_steps, 0, INF),
+    BOOL("guard.backoff.enabled", guard.backoff.enabled),
+    REAL("guard.backoff.threshold", guard.backoff.threshold, 0, INF, LO),
+    REAL("guard.backoff.factor", guard.backoff.factor, 1, INF, 0),
+
+    INT("train.epochs", train.epochs, 1, INF),
+    INT("train.batch_size", train.batch_size, 1, INF),
+    I64("train.steps", train.steps, 0, INF),
+    INT("train.threads", train.threads, 0, INF),
+    INT("train.eval_batch_size", train.eval_batch_size, 1, INF),
+};
+const int gg_cfg_n_keys = (int)(sizeof gg_cfg_keys / sizeof gg_cfg_keys[0]);
+
+#define L(m) offsetof(gg_layer_spec, m)
+#define DENSE (1u << GG_LAYER_DENSE)
+const gg_cfg_key gg_cfg_layer_keys[] = {
+    {"units", GG_CFG_INT, L(units), 0, 0, NULL, 1, INF, 0, DENSE, 0},
+    {"bias", GG_CFG_BOOL, L(bias), 0, 0, NULL, 0, 1, 0, DENSE, 0},
+    {"init", GG_CFG_ENUM, L(init), 0, 0, gg_cfg_init_names, 0, 0, 0, DENSE, 0},
+    {"bias_init", GG_CFG_ENUM, L(bias_init), 0, 0, gg_cfg_init_names, 0, 0, 0, DENSE, 0},
+    {"gain", GG_CFG_REAL, L(gain), 0, 0, NULL, 0, INF, 0, DENSE, 0},
+    {"scale", GG_CFG_REAL, L(scale), 0, 0, NULL, 0, INF, 0, DENSE, 0},
+    {"slope", GG_CFG_REAL, L(slope), 0, 0, NULL, -INF, INF, 0, 1u << GG_LAYER_LEAKY_RELU, 0},
+    {"alpha", GG_CFG_REAL, L(alpha), 0, 0, NULL, 0, INF, 0, 1u << GG_LAYER_ELU, 0},
+};
+const int gg_cfg_n_layer_keys = (int)(sizeof gg_cfg_layer_keys / sizeof gg_cfg_layer_keys[0]);
+
+const gg_cfg_key *gg_cfg_find(const gg_cfg_key *keys, int n, const char *path, size_t len) {
+    for (int i = 0; i < n; i++)
+        if (strlen(keys[i].path) == len && memcmp(keys[i].path, path, len) == 0) return &keys[i];
+    return NULL;
+}
+
+/* ---- ranges ----------------------------------------------------------------- */
+
+bool gg_cfg_in_range(const gg_cfg_key *k, double v) {
+    if (isnan(v)) return false;
+    if (isinf(v) && v > 0 && (k->flags & GG_CFG_INF_OK)) return true;
+    if (!isfinite(v)) return false;
+    if (k->flags & GG_CFG_LO_OPEN ? !(v > k->lo) : !(v >= k->lo)) return false;
+    if (k->flags & GG_CFG_HI_OPEN ? !(v < k->hi) : !(v <= k->hi)) return false;
+    return true;
+}
+
+/* "> 0", "in [0, 1)", "" for any number. */
+static void describe_range(const gg_cfg_key *k, char *buf, size_t n) {
+    bool lo = isfinite(k->lo), hi = isfinite(k->hi);
+    bool lo_open = k->flags & GG_CFG_LO_OPEN, hi_open = k->flags & GG_CFG_HI_OPEN;
+    if (lo && hi)
+        snprintf(buf, n, " in %c%g, %g%c", lo_open ? '(' : '[', k->lo, k->hi, hi_open ? ')' : ']');
+    else if (lo)
+        snprintf(buf, n, " %s %g", lo_open ? ">" : ">=", k->lo);
+    else if (hi)
+        snprintf(buf, n, " %s %g", hi_open ? "<" : "<=", k->hi);
+    else
+        snprintf(buf, n, "%s", "");
+}
+
+void gg_cfg_describe(const gg_cfg_key *k, char *buf, size_t n) {
+    char range[64];
+    describe_range(k, range, sizeof range);
+    switch (k->type) {
+    case GG_CFG_INT:
+    case GG_CFG_INT64:
+    case GG_CFG_U64:
+        snprintf(buf, n, "an integer%s", range);
+        break;
+    case GG_CFG_REAL:
+        snprintf(buf, n, "a number%s%s", range, k->flags & GG_CFG_INF_OK ? " or inf" : "");
+        break;
+    case GG_CFG_BOOL:
+        snprintf(buf, n, "true or false");
+        break;
+    case GG_CFG_STRING:
+        snprintf(buf, n, "a data set (fashion-mnist, xor, random-binary, adding, idx:DIR, "
+                         "csv:PATH)");
+        break;
+    case GG_CFG_ENUM: {
+        size_t used = (size_t)snprintf(buf, n, "one of ");
+        for (const gg_cfg_name *e = k->names; e->name && used < n; e++) {
+            if (e != k->names && gg_cfg_name_of(k->names, e->value) != e->name) continue;
+            used += (size_t)snprintf(buf + used, n - used, "%s%s", e == k->names ? "" : ", ",
+                                     e->name);
+        }
+        break;
+    }
+    case GG_CFG_LIST_INT:
+    case GG_CFG_LIST_I64:
+        snprintf(buf, n, "a list of up to %d integers%s%s", k->max_items, range,
+                 k->flags & GG_CFG_INCREASING ? ", increasing" : "");
+        break;
+    case GG_CFG_LIST_STR:
+        snprintf(buf, n, "a list of up to %d names of 1 to %d characters", k->max_items,
+                 GG_NAME_LEN - 1);
+        break;
+    case GG_CFG_LAYERS:
+        snprintf(buf, n, "a list of 1 to %d layers", GG_CFG_MAX_LAYERS);
+        break;
+    }
+}
+
+/* ---- defaults ----------------------------------------------------------------- */
+
+double gg_cfg_default_scale(gg_init init) { return init == GG_INIT_NORMAL ? 0.01 : 1.0; }
+
+void gg_cfg_layer_defaults(gg_layer_spec *l, gg_layer_kind kind) {
+    memset(l, 0, sizeof *l);
+    l->kind = kind;
+    l->bias = 1;
+    l->init = GG_INIT_TORCH_DEFAULT;
+    l->bias_init = GG_INIT_TORCH_DEFAULT;
+    l->scale = gg_cfg_default_scale(l->init);
+    l->slope = 0.01;
+    l->alpha = 1.0;
+}
+
+void gg_cfg_resolve(gg_config *c, const gg_config *old) {
+    unsigned set = c->explicit_keys;
+    bool optim = !old || old->optimizer.name != c->optimizer.name;
+    bool sched = !old || old->schedule.name != c->schedule.name;
+    if (optim && !(set & GG_CFG_SET_MOMENTUM))
+        c->optimizer.momentum = c->optimizer.name == GG_OPTIM_MOMENTUM ||
+                                        c->optimizer.name == GG_OPTIM_NESTEROV
+                                    ? 0.9
+                                    : 0.0;
+    if (optim && !(set & GG_CFG_SET_WEIGHT_DECAY))
+        c->optimizer.weight_decay = c->optimizer.name == GG_OPTIM_ADAMW ? 0.01 : 0.0;
+    if (sched && !(set & GG_CFG_SET_GAMMA))
+        c->schedule.gamma = c->schedule.name == GG_SCHED_EXPONENTIAL ||
+                                    c->schedule.name == GG_SCHED_INVERSE
+                                ? 0.999
+                                : 0.1;
+}
+
+void gg_config_init_defaults(gg_config *c) {
+    memset(c, 0, sizeof *c);
+    c->seed = 0;
+    snprintf(c->data.dataset, sizeof c->data.dataset, "%s", "fashion-mnist");
+    c->data.validation = 5000;
+    c->data.normalize = GG_NORMALIZE_STANDARDIZE;
+    c->data.shuffle = 1;
+    c->data.samples = 100;
+    c->data.features = 10;
+    c->data.targets = 1;
+    c->data.test_fraction = 0.2;
+
+    /* The built-in MLP: 784 -> dense 256 (He normal) -> relu -> dense 10. If the
+     * three layers cannot be allocated, n_layers stays 0 (gg_config_new_default
+     * checks). */
+    c->model.input_ndim = 1;
+    c->model.input[0] = 784;
+    c->model.layers = gg_alloc(3 * sizeof *c->model.layers, NULL);
+    if (c->model.layers) {
+        c->model.n_layers = 3;
+        gg_cfg_layer_defaults(&c->model.layers[0], GG_LAYER_DENSE);
+        c->model.layers[0].units = 256;
+        c->model.layers[0].init = GG_INIT_HE_NORMAL;
+        gg_cfg_layer_defaults(&c->model.layers[1], GG_LAYER_RELU);
+        gg_cfg_layer_defaults(&c->model.layers[2], GG_LAYER_DENSE);
+        c->model.layers[2].units = 10;
+    }
+
+    c->loss = GG_LOSS_CROSS_ENTROPY;
+
+    c->optimizer.name = GG_OPTIM_ADAM;
+    c->optimizer.lr = 0.001;
+    c->optimizer.dampening = 0;
+    c->optimizer.nesterov = 0;
+    c->optimizer.beta1 = 0.9;
+    c->optimizer.beta2 = 0.999;
+    c->optimizer.eps = 1e-8;
+    c->optimizer.amsgrad = 0;
+
+    c->schedule.name = GG_SCHED_CONSTANT;
+    c->schedule.warmup_steps = 0;
+    c->schedule.warmup_start = 0;
+    c->schedule.step_size = 1000;
+    c->schedule.n_milestones = 0;
+    c->schedule.alpha = 1e-4;
+    c->schedule.beta = 1.0;
+    c->schedule.power = 1.0;
+    c->schedule.total_steps = 0;
+    c->schedule.min_lr = 0;
+    c->schedule.max_lr = 0;
+    c->schedule.pct_start = 0.3;
+    c->schedule.div_factor = 25;
+    c->schedule.final_div_factor = 1e4;
+    c->schedule.three_phase = 0;
+    c->schedule.cycle_momentum = 1;
+    c->schedule.base_momentum = 0.85;
+    c->schedule.max_momentum = 0.95;
+    c->schedule.restart_steps = 0;
+    c->schedule.restart_mult = 1;
+    c->schedule.factor = 0.1;
+    c->schedule.patience = 10;
+    c->schedule.threshold = 1e-4;
+    c->schedule.cooldown = 0;
+
+    c->guard.enabled = 1;
+    c->guard.clip.mode = GG_CLIP_MODE_GLOBAL_NORM;
+    c->guard.clip.max_norm = 1.0;
+    c->guard.clip.norm_type = 2;
+    c->guard.clip.value = 1.0;
+    c->guard.clip.agc_clip = 0.01;
+    c->guard.clip.agc_eps = 1e-3;
+    c->guard.clip.n_exclude = 0;
+    c->guard.clip.percentile = 10;
+    c->guard.clip.history = 1000;
+    c->guard.clip.z_threshold = 2.5;
+    c->guard.clip.z_alpha = 0.97;
+    c->guard.clip.warmup = 25;
+    c->guard.nonfinite = GG_NONFINITE_SKIP;
+    c->guard.monitor.every = 10;
+    c->guard.spike.enabled = 1;
+    c->guard.spike.window = 50;
+    c->guard.spike.threshold = 6;
+    c->guard.spike.min_history = 8;
+    c->guard.recover.enabled = 1;
+    c->guard.recover.snapshot_every = 100;
+    c->guard.recover.max_attempts = 5;
+    c->guard.recover.lr_factor = 0.5;
+    c->guard.recover.warmup_steps = 100;
+    c->guard.backoff.enabled = 0;
+    c->guard.backoff.threshold = 1.0;
+    c->guard.backoff.factor = 10;
+
+    c->train.epochs = 10;
+    c->train.batch_size = 64;
+    c->train.steps = 0;
+    c->train.threads = 0;
+    c->train.eval_batch_size = 1000;
+
+    c->explicit_keys = 0;
+    gg_cfg_resolve(c, NULL);
+}
+
+/* dst is overwritten, not released first. */
+gg_status gg_config_copy(gg_config *dst, const gg_config *src, gg_error *err) {
+    gg_status st = GG_OK;
+    *dst = *src;
+    dst->model.layers = NULL;
+    dst->model.n_layers = 0;
+    if (src->model.n_layers > 0) {
+        size_t bytes;
+        if (!gg_size_mul((size_t)src->model.n_layers, sizeof *src->model.layers, &bytes)) {
+            st = gg_fail(err, GG_ERR_NOMEM, "config copy: %d layers overflow",
+                         src->model.n_layers);
+            goto done;
+        }
+        dst->model.layers = gg_alloc(bytes, err);
+        if (!dst->model.layers) {
+            st = GG_ERR_NOMEM;
+            goto done;
+        }
+        memcpy(dst->model.layers, src->model.layers, bytes);
+        dst->model.n_layers = src->model.n_layers;
+    }
+done:
+    return st;
+}
+
+void gg_config_release(gg_config *c) {
+    if (!c) return;
+    free(c->model.layers);
+    c->model.layers = NULL;
+    c->model.n_layers = 0;
+}
+
+gg_config *gg_config_new_default(void) {
+    gg_config *c = gg_alloc(sizeof *c, NULL);
+    if (!c) return NULL;
+    gg_config_init_defaults(c);
+    if (c->model.n_layers == 0) { /* the default layers could not be allocated */
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void gg_config_free(gg_config *c) {
+    gg_config_release(c);
+    free(c);
+}

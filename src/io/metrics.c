@@ -1,0 +1,96 @@
+/* The JSONL writer. Non-finite numbers are written as null, since JSON
+ * has no NaN; readers treat null as "not a number at this step". */
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/core.h"
+#include "io/metrics.h"
+
+gg_status gg_metrics_open(gg_metrics *mx, const char *path, bool append, gg_error *err) {
+    mx->f = fopen(path, append ? "a" : "w");
+    if (!mx->f) return gg_fail(err, GG_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
+    mx->path = gg_strdup(path, err);
+    return mx->path ? GG_OK : GG_ERR_NOMEM;
+}
+
+gg_status gg_metrics_close(gg_metrics *mx, gg_error *err) {
+    gg_status s = GG_OK;
+    if (mx->f && (ferror(mx->f) | fclose(mx->f)))
+        s = gg_fail(err, GG_ERR_IO, "%s: write failed: %s", mx->path, strerror(errno));
+    free(mx->path);
+    mx->f = NULL;
+    mx->path = NULL;
+    return s;
+}
+
+void gg_json_number(FILE *f, double v) {
+    if (isfinite(v)) fprintf(f, "%.9g", v);
+    else fputs("null", f);
+}
+
+void gg_json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch == '\n') fputs("\\n", f);
+        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+void gg_metrics_step(gg_metrics *mx, const gg_step_info *s) {
+    FILE *f = mx->f;
+    fprintf(f, "{\"type\":\"step\",\"step\":%lld,\"epoch\":%d,\"loss\":", (long long)s->step, s->epoch);
+    gg_json_number(f, s->loss);
+    fputs(",\"lr\":", f);
+    gg_json_number(f, s->lr);
+    fputs(",\"grad_norm\":", f);
+    gg_json_number(f, s->grad_norm);
+    fputs(",\"clip_coef\":", f);
+    gg_json_number(f, s->clip_coef);
+    fprintf(f, ",\"nonfinite\":%zu,\"skipped\":%s}\n", s->nonfinite, s->skipped ? "true" : "false");
+}
+
+void gg_metrics_epoch(gg_metrics *mx, int epoch, double train_loss, double train_acc,
+                      double val_loss, double val_acc, double samples_per_s, double lr) {
+    FILE *f = mx->f;
+    fprintf(f, "{\"type\":\"epoch\",\"epoch\":%d,\"train_loss\":", epoch);
+    gg_json_number(f, train_loss);
+    fputs(",\"train_acc\":", f);
+    gg_json_number(f, train_acc);
+    fputs(",\"val_loss\":", f);
+    gg_json_number(f, val_loss);
+    fputs(",\"val_acc\":", f);
+    gg_json_number(f, val_acc);
+    fputs(",\"samples_per_s\":", f);
+    gg_json_number(f, samples_per_s);
+    fputs(",\"lr\":", f);
+    gg_json_number(f, lr);
+    fputs("}\n", f);
+    fflush(f);
+}
+
+void gg_metrics_event(gg_metrics *mx, int64_t step, const char *kind, const char *message) {
+    fprintf(mx->f, "{\"type\":\"event\",\"step\":%lld,\"kind\":", (long long)step);
+    gg_json_string(mx->f, kind);
+    fputs(",\"message\":", mx->f);
+    gg_json_string(mx->f, message);
+    fputs("}\n", mx->f);
+}
+
+void gg_metrics_summary(gg_metrics *mx, int64_t steps, int epochs, double test_loss,
+                        double test_acc, double seconds) {
+    FILE *f = mx->f;
+    fprintf(f, "{\"type\":\"summary\",\"steps\":%lld,\"epochs\":%d,\"test_loss\":", (long long)steps, epochs);
+    gg_json_number(f, test_loss);
+    fputs(",\"test_acc\":", f);
+    gg_json_number(f, test_acc);
+    fputs(",\"seconds\":", f);
+    gg_json_number(f, seconds);
+    fputs("}\n", f);
+    fflush(f);
+}

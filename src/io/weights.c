@@ -1,0 +1,127 @@
+/* Model weights as safetensors with PyTorch's names and layouts, so that
+ * model.load_state_dict takes the file unchanged, and the other way round.
+ * Loading checks every name, shape, dtype and value before it copies
+ * anything: a refused file leaves the model as it was. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "io/io.h"
+#include "train/model.h"
+
+#ifdef GG_FLOAT64
+#define GG_ST_REAL GG_ST_F64
+#else
+#define GG_ST_REAL GG_ST_F32
+#endif
+
+gg_status gg_model_save(gg_model *m, const char *path, gg_error *err) {
+    gg_st_writer *w = gg_st_writer_new();
+    if (!w) return gg_fail(err, GG_ERR_NOMEM, "out of memory saving %s", path);
+    gg_status s = GG_OK;
+    gg_graph *g = m->g;
+    for (int i = 0; i < g->n_params && s == GG_OK; i++) {
+        const gg_tensor *t = g->params[i]->out;
+        int64_t shape[GG_MAX_DIMS];
+        for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
+        s = gg_st_writer_add(w, g->params[i]->name, GG_ST_REAL, t->ndim, shape, t->x, err);
+    }
+    if (s == GG_OK) s = gg_st_writer_meta(w, "format", "pt", err);
+    if (s == GG_OK) s = gg_st_writer_meta(w, "gradguard_version", gg_version(), err);
+    /* The config travels with the weights, so `gradguard eval FILE` can
+     * rebuild the model from the file alone. */
+    char *yaml = NULL;
+    size_t yaml_len = 0;
+    FILE *mem = s == GG_OK ? open_memstream(&yaml, &yaml_len) : NULL;
+    if (s == GG_OK && !mem) s = gg_fail(err, GG_ERR_NOMEM, "out of memory saving %s", path);
+    if (mem) {
+        s = gg_config_write(&m->cfg, mem, err);
+        fclose(mem);
+        if (s == GG_OK) s = gg_st_writer_meta(w, "gradguard_config", yaml, err);
+        free(yaml);
+    }
+    if (s == GG_OK) s = gg_st_writer_write(w, path, err);
+    gg_st_writer_free(w);
+    return s;
+}
+
+static double element(const gg_st_tensor *t, size_t i) {
+    if (t->dtype == GG_ST_F32) {
+        float v;
+        memcpy(&v, t->data + i * 4, 4);
+        return v;
+    }
+    double v;
+    memcpy(&v, t->data + i * 8, 8);
+    return v;
+}
+
+static const char *dims_text(char *buf, size_t cap, int ndim, const int64_t *d) {
+    size_t k = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? ", " : "", (long long)d[i]);
+    if (k < cap) snprintf(buf + k, cap - k, "]");
+    return buf;
+}
+
+/* Every check first; returns the matched file tensor per parameter. */
+static gg_status check(gg_graph *g, const gg_st_file *f, const char *path,
+                       const gg_st_tensor **match, gg_error *err) {
+    char want[96], got[96];
+    for (int i = 0; i < g->n_params; i++) {
+        const gg_node *p = g->params[i];
+        const gg_tensor *t = p->out;
+        int64_t shape[GG_MAX_DIMS];
+        for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
+        const gg_st_tensor *ft = gg_st_find(f, p->name);
+        if (!ft)
+            return gg_fail(err, GG_ERR_DATA, "%s: no tensor '%s'; the model needs it with shape %s",
+                           path, p->name, dims_text(want, sizeof want, t->ndim, shape));
+        bool same = ft->ndim == t->ndim;
+        for (int d = 0; same && d < t->ndim; d++) same = ft->shape[d] == shape[d];
+        if (!same)
+            return gg_fail(err, GG_ERR_DATA, "%s: tensor '%s' has shape %s, the model expects %s",
+                           path, p->name, dims_text(got, sizeof got, ft->ndim, ft->shape),
+                           dims_text(want, sizeof want, t->ndim, shape));
+        if (ft->dtype != GG_ST_F32 && ft->dtype != GG_ST_F64)
+            return gg_fail(err, GG_ERR_DATA, "%s: tensor '%s' has dtype %s, expected F32 or F64",
+                           path, p->name, gg_st_dtype_name(ft->dtype));
+        for (size_t k = 0; k < ft->count; k++)
+            if (!isfinite(element(ft, k)))
+                return gg_fail(err, GG_ERR_DATA, "%s: tensor '%s' element %zu is not finite (%g)",
+                               path, p->name, k, element(ft, k));
+        match[i] = ft;
+    }
+    /* Strict, as load_state_dict: a weight the model lacks is an error;
+     * optimiser state of a checkpoint is not a weight. */
+    for (int k = 0; k < f->n; k++) {
+        const char *name = f->tensors[k].name;
+        if (strncmp(name, "optim.", 6) == 0) continue;
+        if (!gg_graph_find_param(g, name))
+            return gg_fail(err, GG_ERR_DATA, "%s: tensor '%s' is not a parameter of this model",
+                           path, name);
+    }
+    return GG_OK;
+}
+
+gg_status gg_model_load(gg_model *m, const char *path, gg_error *err) {
+    gg_st_file f = {0};
+    gg_graph *g = m->g;
+    const gg_st_tensor **match = NULL;
+    gg_status s = gg_st_read(path, &f, err);
+    if (s != GG_OK) goto done;
+    match = gg_alloc((size_t)(g->n_params + 1) * sizeof *match, err);
+    if (!match) {
+        s = GG_ERR_NOMEM;
+        goto done;
+    }
+    if ((s = check(g, &f, path, match, err)) != GG_OK) goto done;
+    for (int i = 0; i < g->n_params; i++) {
+        gg_real *x = g->params[i]->out->x;
+        for (size_t k = 0; k < match[i]->count; k++) x[k] = (gg_real)element(match[i], k);
+    }
+done:
+    free(match);
+    gg_st_free(&f);
+    return s;
+}

@@ -1,0 +1,34 @@
+/* Op descriptors, one per line of ops.def, and the BLAS names for the
+ * build's real type. */
+#ifndef GG_OPS_H
+#define GG_OPS_H
+
+#include <cblas.h>
+#include "graph/graph.h"
+
+typedef enum gg_op_id {
+#define GG_OP(E, n) GG_OP_##E,
+#include "ops/ops.def"
+#undef GG_OP
+    GG_OP_COUNT
+} gg_op_id;
+
+#define GG_OP(E, n) extern const gg_op_def gg_op_##n;
+#include "ops/ops.def"
+#undef GG_OP
+
+extern const gg_op_def *const gg_op_table[GG_OP_COUNT];
+
+#ifdef GG_FLOAT64
+#define gg_gemm cblas_dgemm
+#define gg_gemv cblas_dgemv
+#else
+#define gg_gemm cblas_sgemm
+#define gg_gemv cblas_sgemv
+#endif
+
+/* C = alpha op(A) op(B) + beta C, row-major, rows of C split across threads. */
+void gg_matmul(bool trans_a, bool trans_b, int M, int N, int K, gg_real alpha, const gg_real *A,
+               int lda, const gg_real *B, int ldb, gg_real beta, gg_real *C, int ldc);
+
+#endif
