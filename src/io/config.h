@@ -126,8 +126,8 @@ struct gg_config {
     } optimizer;
 
     struct {
-        gg_sched_kind name;  /* constant */
-        int64_t warmup_steps; /* 0: linear warm-up from warmup_start * lr */
+        gg_sched_kind name;  /* cosine */
+        int64_t warmup_steps; /* 200: linear warm-up from warmup_start * lr */
         double warmup_start;  /* 0 */
         int64_t step_size;    /* step: 1000 */
         double gamma;         /* step/multistep/exponential 0.1 ... exponential 0.999, inverse 0.999 */
@@ -216,7 +216,7 @@ const char *gg_optim_name(gg_optim_kind k);
 const char *gg_sched_name(gg_sched_kind k);
 const char *gg_clip_mode_name(gg_clip_mode m);
 
-/* Fills c with every default (model: the default 784-256-10 MLP). */
+/* Fills c with every default (model: the default 784-512-10 MLP). */
 void gg_config_init_defaults(gg_config *c);
 /* Deep copy; returns GG_ERR_NOMEM on failure. */
 gg_status gg_config_copy(gg_config *dst, const gg_config *src, gg_error *err);

@@ -52,7 +52,7 @@ static void test_defaults_match_config_h(void **state) {
     assert_int_equal(c->model.input[0], 784);
     assert_int_equal(c->model.n_layers, 3);
     assert_int_equal(c->model.layers[0].kind, GG_LAYER_DENSE);
-    assert_int_equal(c->model.layers[0].units, 256);
+    assert_int_equal(c->model.layers[0].units, 512);
     assert_int_equal(c->model.layers[0].init, GG_INIT_HE_NORMAL);
     assert_int_equal(c->model.layers[0].bias, 1);
     assert_int_equal(c->model.layers[0].bias_init, GG_INIT_TORCH_DEFAULT);
@@ -70,8 +70,8 @@ static void test_defaults_match_config_h(void **state) {
     assert_true(c->optimizer.beta1 == 0.9 && c->optimizer.beta2 == 0.999);
     assert_true(c->optimizer.eps == 1e-8);
     assert_int_equal(c->optimizer.nesterov + c->optimizer.amsgrad, 0);
-    assert_int_equal(c->schedule.name, GG_SCHED_CONSTANT);
-    assert_int_equal(c->schedule.warmup_steps, 0);
+    assert_int_equal(c->schedule.name, GG_SCHED_COSINE);
+    assert_int_equal(c->schedule.warmup_steps, 200);
     assert_int_equal(c->schedule.step_size, 1000);
     assert_true(c->schedule.gamma == 0.1);
     assert_int_equal(c->schedule.n_milestones, 0);
@@ -134,7 +134,7 @@ static void test_copy_is_deep(void **state) {
     assert_int_equal(gg_config_copy(&copy, c, &err), GG_OK);
     assert_ptr_not_equal(copy.model.layers, c->model.layers);
     copy.model.layers[0].units = 1;
-    assert_int_equal(c->model.layers[0].units, 256);
+    assert_int_equal(c->model.layers[0].units, 512);
     gg_config_release(&copy);
     assert_null(copy.model.layers);
     gg_config_release(&copy);

@@ -104,7 +104,7 @@ static void test_write_layout_is_block_sections_and_flow_layers(void **state) {
     char *text = dump(c);
     assert_non_null(strstr(text, "seed: 0\ndata:\n  dataset: fashion-mnist\n"));
     assert_non_null(strstr(text, "model:\n  input: [784]\n  layers:\n"
-                                 "    - dense: {units: 256, bias: true, init: he_normal, "
+                                 "    - dense: {units: 512, bias: true, init: he_normal, "
                                  "bias_init: torch_default, gain: 0, scale: 1}\n"
                                  "    - relu: {}\n"));
     assert_non_null(strstr(text, "loss: cross_entropy\noptimizer:\n  name: adam\n  lr: 0.001\n"));
