@@ -187,7 +187,7 @@ static void test_values_assigned_in_c_survive_unrelated_set(void **state) {
     c->optimizer.momentum = 0.5;
     c->schedule.gamma = 0.7;
     set_ok(c, "optimizer.lr", "0.1");
-    load_ok(c, "optimizer: {name: adam}\nschedule: {name: constant}\n");
+    load_ok(c, "optimizer: {name: adam}\nschedule: {name: cosine}\n");
     assert_true(c->optimizer.momentum == 0.5);
     assert_true(c->schedule.gamma == 0.7);
     set_ok(c, "optimizer.name", "sgd");
