@@ -200,6 +200,8 @@ typedef struct gg_step_info {
     double grad_norm; /* global L2 norm before clipping */
     double clip_coef; /* factor applied to the gradient, 1 if none */
     size_t nonfinite; /* non-finite gradient elements (plus 1 if the loss was) */
+    int samples;      /* in this step's batch */
+    int correct;      /* of them classified right; -1 when the task is not classification */
     int skipped;      /* 1 if the update was not applied */
     int epoch_end;    /* 1 if this step finished an epoch */
 } gg_step_info;

@@ -164,8 +164,8 @@ static void progress_draw(progress *p, const gg_trainer *t, const gg_step_info *
 }
 
 typedef struct epoch_totals {
-    double loss_sum, correct_weight;
-    size_t samples;
+    double loss_sum;
+    size_t samples, correct;
     int clips, skips, nonfinite;
 } epoch_totals;
 
@@ -224,9 +224,9 @@ static int run(const train_args *a, gg_config *c) {
             gg_metrics_event(&mx, info.step, "skip", msg);
         }
         if (info.nonfinite) et.nonfinite++;
-        int n = (int)(info.epoch_end ? train->n - (size_t)(spe - 1) * (size_t)tr->batch : (size_t)tr->batch);
-        if (isfinite(info.loss)) et.loss_sum += info.loss * n;
-        et.samples += (size_t)n;
+        if (isfinite(info.loss)) et.loss_sum += info.loss * info.samples;
+        et.samples += (size_t)info.samples;
+        if (info.correct >= 0) et.correct += (size_t)info.correct;
         double sps = (double)et.samples / (cli_now() - epoch_start + 1e-9);
         progress_draw(&bar, tr, &info, c->train.epochs, total, sps);
         if (info.epoch_end || tr->step == total) {
@@ -234,12 +234,13 @@ static int run(const train_args *a, gg_config *c) {
             gg_eval_result vr = {.loss = NAN, .accuracy = NAN}, trr;
             if (val && (s = gg_model_evaluate(model, val, &vr, &err)) != GG_OK) goto fail;
             trr.loss = et.loss_sum / (double)et.samples;
-            trr.accuracy = NAN;
+            trr.accuracy = train->classes > 0 ? (double)et.correct / (double)et.samples : NAN;
             double rate = (double)et.samples / secs;
             gg_metrics_epoch(&mx, info.epoch + 1, trr.loss, trr.accuracy, vr.loss, vr.accuracy, rate, info.lr);
             if (bar.on) fputs("\r\033[K", stderr);
             if (!a->quiet) {
                 printf("epoch %d/%d  loss %.4f", info.epoch + 1, c->train.epochs, trr.loss);
+                if (!isnan(trr.accuracy)) printf("  acc %.2f%%", 100 * trr.accuracy);
                 if (val) printf("  val_loss %.4f", vr.loss);
                 if (val && !isnan(vr.accuracy)) printf("  val_acc %.2f%%", 100 * vr.accuracy);
                 printf("  lr %.3g  |g| %.3g  clips %d  skips %d  %.0f samples/s  %.1fs\n", info.lr,

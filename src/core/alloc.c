@@ -1,5 +1,6 @@
 /* Checked allocation. Every size that comes from a file is multiplied with
  * gg_size_mul first, so a header that lies cannot wrap the arithmetic. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/core.h"
@@ -31,6 +32,10 @@ bool gg_size_mul(size_t a, size_t b, size_t *out) {
 
 bool gg_size_add(size_t a, size_t b, size_t *out) {
     return !__builtin_add_overflow(a, b, out);
+}
+
+gg_status gg_open_error(int errnum) {
+    return errnum == ENOENT || errnum == ENOTDIR || errnum == EISDIR ? GG_ERR_DATA : GG_ERR_IO;
 }
 
 char *gg_strdup(const char *s, gg_error *err) {

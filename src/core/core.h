@@ -21,6 +21,10 @@ void *gg_alloc_aligned(size_t bytes, gg_error *err); /* 64-byte aligned, zeroed 
 bool gg_size_mul(size_t a, size_t b, size_t *out);  /* false on overflow */
 bool gg_size_add(size_t a, size_t b, size_t *out);
 char *gg_strdup(const char *s, gg_error *err);
+/* The status for a file that could not be opened for reading: a missing
+ * file or a directory is bad input (GG_ERR_DATA, exit 2), anything else
+ * the system refused is GG_ERR_IO (exit 3). Use errno as left by open. */
+gg_status gg_open_error(int errnum);
 
 /* xoshiro256** seeded through splitmix64: the same stream on every machine. */
 typedef struct gg_rng {

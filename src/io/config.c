@@ -423,7 +423,8 @@ gg_status gg_config_load_file(gg_config *c, const char *path, gg_error *err) {
     }
     f = fopen(path, "rb");
     if (!f) {
-        st = gg_fail(err, GG_ERR_IO, "%s: %s", path, strerror(errno));
+        st = gg_fail(err, gg_open_error(errno) == GG_ERR_DATA ? GG_ERR_CONFIG : GG_ERR_IO, "%s: %s",
+                     path, strerror(errno));
         goto done;
     }
     buf = gg_alloc(GG_CFG_MAX_FILE + 1, err);

@@ -48,7 +48,7 @@ static gg_status next_line(reader *r, bool *eof, gg_error *err) {
         r->buf[r->len++] = (char)c;
     }
     if (ferror(r->f))
-        return gg_fail(err, GG_ERR_IO, "%s:%ld: cannot read: %s", r->path, r->line,
+        return gg_fail(err, gg_open_error(errno), "%s:%ld: cannot read: %s", r->path, r->line,
                        strerror(errno));
     if (r->len && r->buf[r->len - 1] == '\r') r->len--;
     r->buf[r->len] = '\0';
@@ -165,7 +165,7 @@ gg_status gg_csv_read(const char *path, gg_csv_table *out, gg_error *err) {
     bool eof = false;
     memset(out, 0, sizeof *out);
     r.f = fopen(path, "rb");
-    if (!r.f) return gg_fail(err, GG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!r.f) return gg_fail(err, gg_open_error(errno), "%s: cannot open: %s", path, strerror(errno));
     r.cap = 4096;
     if (!(r.buf = gg_alloc(r.cap, err))) {
         rc = GG_ERR_NOMEM;

@@ -150,7 +150,7 @@ gg_status gg_idx_read(const char *path, gg_idx_array *out, gg_error *err) {
     gzFile gz = gzopen(path, "rb");
     if (!gz) {
         if (errno)
-            return gg_fail(err, GG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+            return gg_fail(err, gg_open_error(errno), "%s: cannot open: %s", path, strerror(errno));
         return gg_fail(err, GG_ERR_NOMEM, "%s: out of memory opening", path);
     }
     gzbuffer(gz, 1 << 17);

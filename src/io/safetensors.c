@@ -57,13 +57,13 @@ static gg_status load_file(const char *path, gg_st_file *f, gg_error *err) {
     gg_status rc = GG_OK;
     struct stat st;
     FILE *fp = fopen(path, "rb");
-    if (!fp) return gg_fail(err, GG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!fp) return gg_fail(err, gg_open_error(errno), "%s: cannot open: %s", path, strerror(errno));
     if (fstat(fileno(fp), &st) != 0) {
         rc = gg_fail(err, GG_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
         goto done;
     }
     if (!S_ISREG(st.st_mode)) {
-        rc = gg_fail(err, GG_ERR_IO, "%s: not a regular file", path);
+        rc = gg_fail(err, GG_ERR_DATA, "%s: not a regular file", path);
         goto done;
     }
     f->blob_len = (size_t)st.st_size;

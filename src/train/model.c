@@ -105,7 +105,7 @@ void gg_model_load_batch(gg_model *m, const gg_dataset *d, const uint32_t *idx, 
 
 /* Correct predictions in the current batch: argmax for several outputs, a
  * threshold (0.5 on probabilities, 0 on logits) for one. */
-static size_t count_correct(const gg_model *m, int n) {
+size_t gg_model_batch_correct(const gg_model *m, int n) {
     const gg_real *p = m->output->out->x, *t = m->target->out->x;
     size_t C = m->outputs, correct = 0;
     bool logits = m->cfg.loss == GG_LOSS_BCE_LOGITS;
@@ -153,7 +153,7 @@ gg_status gg_model_evaluate(gg_model *m, const gg_dataset *d, gg_eval_result *re
         gg_model_load_batch(m, d, NULL, first, n);
         gg_graph_forward(m->g);
         loss += (double)m->loss->out->x[0] * n;
-        if (classify) correct += count_correct(m, n);
+        if (classify) correct += gg_model_batch_correct(m, n);
     }
     gg_graph_set_training(m->g, was_training);
     res->samples = d->n;

@@ -22,4 +22,7 @@ gg_status gg_model_check_data(const gg_model *m, const gg_dataset *d, gg_error *
 void gg_model_load_batch(gg_model *m, const gg_dataset *d, const uint32_t *idx, size_t first,
                          int n);
 
+/* Correct predictions among the first n rows of the current batch. */
+size_t gg_model_batch_correct(const gg_model *m, int n);
+
 #endif

@@ -93,6 +93,8 @@ gg_status gg_trainer_step(gg_trainer *t, gg_step_info *info, gg_error *err) {
     gg_graph_backward(g, m->loss);
 
     double loss = m->loss->out->x[0];
+    info->samples = n;
+    info->correct = t->data->classes > 0 ? (int)gg_model_batch_correct(m, n) : -1;
     gg_grad_stats st;
     gg_grad_stats_compute(g->grad, g->param_len, 2, &st);
     info->loss = loss;

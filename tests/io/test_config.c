@@ -229,11 +229,11 @@ static void test_load_file_names_path_and_position(void **state) {
     gg_config_free(c);
 }
 
-static void test_missing_file_is_io_error(void **state) {
+static void test_missing_file_is_a_config_error(void **state) {
     (void)state;
     gg_config *c = fresh();
     gg_error err = {0};
-    assert_int_equal(gg_config_load_file(c, "/nonexistent/dir/cfg.yaml", &err), GG_ERR_IO);
+    assert_int_equal(gg_config_load_file(c, "/nonexistent/dir/cfg.yaml", &err), GG_ERR_CONFIG);
     assert_string_equal(err.msg, "/nonexistent/dir/cfg.yaml: No such file or directory");
     gg_config_free(c);
 }
@@ -557,7 +557,7 @@ int main(void) {
         cmocka_unit_test(test_load_scalar_forms),
         cmocka_unit_test(test_file_layers_replace_default_list),
         cmocka_unit_test(test_load_file_names_path_and_position),
-        cmocka_unit_test(test_missing_file_is_io_error),
+        cmocka_unit_test(test_missing_file_is_a_config_error),
         cmocka_unit_test(test_syntax_error_names_line_and_column),
         cmocka_unit_test(test_unknown_key_suggests_nearest),
         cmocka_unit_test(test_unknown_layer_kind_and_param_suggest),

@@ -235,11 +235,11 @@ static void test_csv_rejects_file_without_data_rows(void **state) {
     expect_failure(fx->path, GG_ERR_DATA, "no data rows", NULL);
 }
 
-static void test_csv_rejects_missing_file_with_io_error(void **state) {
+static void test_csv_rejects_missing_file_as_bad_input(void **state) {
     fixture *fx = *state;
     snprintf(fx->path, sizeof fx->path, "%s/absent.csv", fx->dir);
-    expect_failure(fx->path, GG_ERR_IO, "No such file", NULL);
-    expect_failure(fx->dir, GG_ERR_IO, "Is a directory", NULL);
+    expect_failure(fx->path, GG_ERR_DATA, "No such file", NULL);
+    expect_failure(fx->dir, GG_ERR_DATA, "Is a directory", NULL);
 }
 
 static void test_csv_free_accepts_null_and_zeroed(void **state) {
@@ -266,7 +266,7 @@ int main(void) {
         T(test_csv_rejects_empty_field),
         T(test_csv_rejects_nul_byte),
         T(test_csv_rejects_file_without_data_rows),
-        T(test_csv_rejects_missing_file_with_io_error),
+        T(test_csv_rejects_missing_file_as_bad_input),
         T(test_csv_free_accepts_null_and_zeroed),
 #undef T
     };

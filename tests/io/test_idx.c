@@ -224,9 +224,9 @@ static void test_idx_reads_fashion_mnist_test_labels(void **state) {
     gg_idx_free(&a);
 }
 
-static void test_idx_rejects_missing_file_with_io_error(void **state) {
+static void test_idx_rejects_missing_file_as_bad_input(void **state) {
     fixture *fx = *state;
-    expect_failure(at(fx, "absent.idx"), GG_ERR_IO, "No such file", NULL);
+    expect_failure(at(fx, "absent.idx"), GG_ERR_DATA, "No such file", NULL);
 }
 
 static void test_idx_rejects_bad_magic_naming_bytes(void **state) {
@@ -362,7 +362,7 @@ int main(void) {
         T(test_idx_reads_large_gzipped_file_across_chunks),
         T(test_idx_reads_empty_array),
         T(test_idx_reads_fashion_mnist_test_labels),
-        T(test_idx_rejects_missing_file_with_io_error),
+        T(test_idx_rejects_missing_file_as_bad_input),
         T(test_idx_rejects_bad_magic_naming_bytes),
         T(test_idx_rejects_unknown_type_byte),
         T(test_idx_rejects_zero_dimensions),

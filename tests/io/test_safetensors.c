@@ -375,10 +375,10 @@ static void test_st_rejects_non_string_metadata(void **state) {
     expect_bad_header(fx, "{\"__metadata__\":[]}", 0, "__metadata__ is an array", NULL);
 }
 
-static void test_st_rejects_missing_file_with_io_error(void **state) {
+static void test_st_rejects_missing_file_as_bad_input(void **state) {
     fixture *fx = *state;
-    expect_failure(at(fx, "absent.safetensors"), GG_ERR_IO, "No such file", NULL);
-    expect_failure(fx->dir, GG_ERR_IO, "not a regular file", NULL);
+    expect_failure(at(fx, "absent.safetensors"), GG_ERR_DATA, "No such file", NULL);
+    expect_failure(fx->dir, GG_ERR_DATA, "not a regular file", NULL);
 }
 
 static void test_st_writer_rejects_bad_tensors(void **state) {
@@ -454,7 +454,7 @@ int main(void) {
         T(test_st_rejects_duplicate_keys),
         T(test_st_rejects_invalid_json_naming_line_and_column),
         T(test_st_rejects_non_string_metadata),
-        T(test_st_rejects_missing_file_with_io_error),
+        T(test_st_rejects_missing_file_as_bad_input),
         T(test_st_writer_rejects_bad_tensors),
         T(test_st_writer_fails_with_io_error_and_leaves_no_tmp),
         T(test_st_free_accepts_null_and_zeroed),
