@@ -1,6 +1,7 @@
 /* gradguard eval: loss and accuracy of a trained model on a split. The
  * model is a run directory (config.yaml + model.safetensors) or a
  * safetensors file that carries its config in its metadata. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,7 +21,8 @@ static const char eval_usage[] =
 static gg_status load_config(const char *model, gg_config *c, char *weights, size_t cap,
                              gg_error *err) {
     struct stat st;
-    if (stat(model, &st) != 0) return gg_fail(err, GG_ERR_IO, "%s: no such file or directory", model);
+    if (stat(model, &st) != 0)
+        return gg_fail(err, gg_open_error(errno), "%s: cannot open: %s", model, strerror(errno));
     if (S_ISDIR(st.st_mode)) {
         char path[4200];
         snprintf(path, sizeof path, "%s/config.yaml", model);
@@ -61,7 +63,7 @@ int cmd_eval(int argc, char **argv) {
             fprintf(stderr, "gradguard: %s needs a value\n", argv[i]);
             return EXIT_USAGE;
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "gradguard: eval: unknown option '%s'\n\n%s", argv[i], eval_usage);
+            fprintf(stderr, "gradguard: eval: unknown option '%s' (see gradguard eval --help)\n", argv[i]);
             return EXIT_USAGE;
         } else if (!model_path) {
             model_path = argv[i];

@@ -83,7 +83,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
             fprintf(stderr, "gradguard: %s needs a value\n", argv[i]);
             return EXIT_USAGE;
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "gradguard: train: unknown option '%s'\n\n%s", argv[i], train_usage);
+            fprintf(stderr, "gradguard: train: unknown option '%s' (see gradguard train --help)\n", argv[i]);
             return EXIT_USAGE;
         } else if (!a->config) {
             a->config = argv[i];

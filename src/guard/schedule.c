@@ -16,6 +16,14 @@ void gg_schedule_init(gg_schedule *s, const gg_config *c, int64_t total_steps) {
     s->plateau_cooldown = 0;
 }
 
+/* The main schedule's length T: the configured one, else what the run has
+ * left after warm-up, and never below one step. */
+static double main_length(const gg_schedule *s) {
+    int64_t T = s->cfg->schedule.total_steps > 0 ? s->cfg->schedule.total_steps
+                                                 : s->total_steps - s->cfg->schedule.warmup_steps;
+    return T > 1 ? (double)T : 1.0;
+}
+
 static double cos_anneal(double start, double end, double pct) {
     return end + (start - end) / 2 * (cos(M_PI * pct) + 1);
 }
@@ -23,8 +31,7 @@ static double cos_anneal(double start, double end, double pct) {
 /* OneCycleLR's phases: (end step, start lr, end lr, start momentum, end momentum). */
 static void onecycle(const gg_schedule *s, int64_t t, double *lr, double *mom) {
     const __typeof__(s->cfg->schedule) *c = &s->cfg->schedule;
-    double T = (double)(c->total_steps > 0 ? c->total_steps
-                                           : s->total_steps - c->warmup_steps);
+    double T = main_length(s);
     double max_lr = c->max_lr > 0 ? c->max_lr : 10 * s->base_lr;
     double initial = max_lr / c->div_factor, min_lr = initial / c->final_div_factor;
     double bm = c->base_momentum, mm = c->max_momentum;
@@ -73,7 +80,7 @@ static double main_lr(const gg_schedule *s, int64_t t) {
         return lr0 * gt / (gt + c->beta);
     }
     case GG_SCHED_POLYNOMIAL:
-        T = (double)(c->total_steps > 0 ? c->total_steps : s->total_steps - c->warmup_steps);
+        T = main_length(s);
         return lr0 * pow(1 - fmin((double)t, T) / T, c->power);
     case GG_SCHED_COSINE: {
         double tc = (double)t, ti;
@@ -86,7 +93,7 @@ static double main_lr(const gg_schedule *s, int64_t t) {
                 ti *= pow(c->restart_mult, k);
             }
         } else {
-            ti = (double)(c->total_steps > 0 ? c->total_steps : s->total_steps - c->warmup_steps);
+            ti = main_length(s);
             tc = fmin(tc, ti);
         }
         return c->min_lr + (lr0 - c->min_lr) * (1 + cos(M_PI * tc / ti)) / 2;
