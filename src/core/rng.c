@@ -40,6 +40,7 @@ double gg_rng_normal(gg_rng *r) {
 }
 
 uint64_t gg_rng_below(gg_rng *r, uint64_t n) {
+    if (n == 0) return 0;
     /* Rejection on the top of the range removes the modulo bias. */
     uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     uint64_t v;

@@ -18,10 +18,12 @@ void gg_matmul(bool trans_a, bool trans_b, int M, int N, int K, gg_real alpha, c
         gg_gemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    /* Blocks of whole rows, a multiple of 8 long so kernels stay aligned. */
-    int per = ((M + threads - 1) / threads + 7) & ~7;
 #pragma omp parallel num_threads(threads)
     {
+        /* Blocks of whole rows, a multiple of 8 long so kernels stay aligned,
+         * sized by the team actually granted (OMP_DYNAMIC may give fewer). */
+        int team = omp_get_num_threads();
+        int per = ((M + team - 1) / team + 7) & ~7;
         int m0 = omp_get_thread_num() * per;
         int rows = M - m0 < per ? M - m0 : per;
         if (rows > 0) {

@@ -114,8 +114,9 @@ static void cross_entropy_loss_forward(gg_node *n) {
     for (int i = 0; i < N; i++) {
         const gg_real *z = zt->x + (size_t)i * C;
         double lse = softmax_row(z, n->scratch + (size_t)i * C, C);
-        int y = (int)t[i];
-        s += (y >= 0 && y < C && (gg_real)y == t[i]) ? lse - z[y] : NAN;
+        double label = t[i]; /* checked before the cast: a NaN or huge label is undefined as int */
+        int y = label >= 0 && label < C && label == floor(label) ? (int)label : -1;
+        s += y >= 0 ? lse - z[y] : NAN;
     }
     n->out->x[0] = (gg_real)(s / N);
 }
@@ -127,7 +128,8 @@ static void cross_entropy_loss_backward(gg_node *n) {
     for (int i = 0; i < N; i++) {
         const gg_real *p = n->scratch + (size_t)i * C;
         gg_real *dz = zt->dx + (size_t)i * C;
-        int y = (int)t[i];
+        double label = t[i];
+        int y = label >= 0 && label < C ? (int)label : -1;
         for (int c = 0; c < C; c++) dz[c] += k * (p[c] - (c == y ? 1 : 0));
     }
 }

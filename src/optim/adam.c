@@ -13,7 +13,8 @@ static void adam_update(gg_optim *o, gg_real *p, const gg_real *g, gg_real k, bo
     const gg_real b1 = (gg_real)o->beta1, b2 = (gg_real)o->beta2, eps = (gg_real)o->eps;
     const gg_real wd = decoupled ? 0 : (gg_real)o->weight_decay;
     const gg_real decay = decoupled ? (gg_real)(1 - o->lr * o->weight_decay) : 1;
-    const gg_real c1 = 1 - b1, c2 = 1 - b2;
+    /* 1 - beta in double, then rounded, as torch passes alpha = 1 - beta. */
+    const gg_real c1 = (gg_real)(1 - o->beta1), c2 = (gg_real)(1 - o->beta2);
     gg_real *restrict m = o->state[0], *restrict v = o->state[1], *restrict vmax = o->state[2];
     gg_real *restrict pp = p;
     const gg_real *restrict gg = g;

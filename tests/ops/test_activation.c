@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include "support/assert_near.h"
 #include <math.h>
 #include "ops/ops.h"
 #include "support/fixtures.h"
@@ -56,23 +57,23 @@ static void test_activations_are_exact_at_known_points_and_finite_at_extremes(vo
     const gg_real in[6] = {0, 1, -1, 1000, -1000, 88};
     for (int i = 0; i < 6; i++) x->out->x[i] = in[i];
     gg_graph_forward(g);
-    assert_float_equal(sg->out->x[0], 0.5, 1e-7);
-    assert_float_equal(sg->out->x[1], 1 / (1 + exp(-1.0)), 1e-6);
-    assert_float_equal(sg->out->x[3], 1.0, 1e-7);
-    assert_float_equal(sg->out->x[4], 0.0, 1e-7);
-    assert_float_equal(th->out->x[2], tanh(-1.0), 1e-6);
-    assert_float_equal(re->out->x[2], 0, 0);
-    assert_float_equal(re->out->x[1], 1, 0);
-    assert_float_equal(lr->out->x[2], -0.01, 1e-7);
-    assert_float_equal(el->out->x[2], exp(-1.0) - 1, 1e-6);
-    assert_float_equal(el->out->x[4], -1.0, 1e-7);
+    assert_near(sg->out->x[0], 0.5, 1e-7);
+    assert_near(sg->out->x[1], 1 / (1 + exp(-1.0)), 1e-6);
+    assert_near(sg->out->x[3], 1.0, 1e-7);
+    assert_near(sg->out->x[4], 0.0, 1e-7);
+    assert_near(th->out->x[2], tanh(-1.0), 1e-6);
+    assert_near(re->out->x[2], 0, 0);
+    assert_near(re->out->x[1], 1, 0);
+    assert_near(lr->out->x[2], -0.01, 1e-7);
+    assert_near(el->out->x[2], exp(-1.0) - 1, 1e-6);
+    assert_near(el->out->x[4], -1.0, 1e-7);
     double sum = 0;
     for (int i = 0; i < 6; i++) {
         assert_true(isfinite(sm->out->x[i]));
         sum += sm->out->x[i];
     }
-    assert_float_equal(sum, 1.0, 1e-6);
-    assert_float_equal(sm->out->x[3], 1.0, 1e-6); /* the 1000 wins without overflow */
+    assert_near(sum, 1.0, 1e-6);
+    assert_near(sm->out->x[3], 1.0, 1e-6); /* the 1000 wins without overflow */
     gg_graph_free(g);
 }
 
