@@ -197,6 +197,7 @@ typedef struct gg_step_info {
     int epoch;       /* 0-based */
     double loss;
     double lr;
+    double momentum;  /* set by one-cycle momentum cycling, else NaN */
     double grad_norm; /* global L2 norm before clipping */
     double clip_coef; /* factor applied to the gradient, 1 if none */
     size_t nonfinite; /* non-finite gradient elements (plus 1 if the loss was) */
@@ -205,6 +206,31 @@ typedef struct gg_step_info {
     int skipped;      /* 1 if the update was not applied */
     int epoch_end;    /* 1 if this step finished an epoch */
 } gg_step_info;
+
+/* What the guard did or found at a step: kind is one of clip, skip,
+ * nonfinite, spike, lr_cut, rollback, lr_backoff, plateau, snapshot,
+ * diagnosis, gave_up. */
+typedef struct gg_event {
+    int64_t step;
+    char kind[16];
+    char message[240];
+} gg_event;
+
+/* Per-parameter statistics from the last monitored step. */
+typedef struct gg_param_stats {
+    const char *name;
+    double grad_norm, grad_max, weight_norm;
+    double update_ratio; /* ||w_after - w_before|| / ||w_before|| */
+    size_t nonfinite;
+} gg_param_stats;
+
+/* Per-activation-layer statistics from the last monitored step. */
+typedef struct gg_layer_stats {
+    int layer;
+    const char *kind;      /* relu, sigmoid, tanh, ... */
+    double dead_frac;      /* ReLU family: units at <= 0 for the whole batch */
+    double saturated_frac; /* |tanh| > 0.99, sigmoid < 0.01 or > 0.99 */
+} gg_layer_stats;
 
 gg_status gg_trainer_new(gg_model *m, const gg_config *c, const gg_dataset *train,
                          gg_trainer **out, gg_error *err);
@@ -215,6 +241,17 @@ void gg_trainer_free(gg_trainer *t);
 gg_status gg_trainer_step(gg_trainer *t, gg_step_info *info, gg_error *err);
 /* Steps per epoch (the last batch may be smaller). */
 int64_t gg_trainer_steps_per_epoch(const gg_trainer *t);
+/* The events of the last step; valid until the next step. */
+int gg_trainer_events(const gg_trainer *t, const gg_event **events);
+/* Statistics of the last monitored step (guard.monitor.every). */
+int gg_trainer_param_stats(const gg_trainer *t, const gg_param_stats **stats);
+int gg_trainer_layer_stats(const gg_trainer *t, const gg_layer_stats **stats);
+/* The plain-words diagnosis of the run so far: up to max findings, each an
+ * event of kind "diagnosis" naming the problem, the layer, the step, the
+ * figure and the remedies. Returns how many were written. */
+int gg_trainer_diagnose(gg_trainer *t, gg_event *out, int max);
+/* Feeds an epoch's validation loss to reduce-on-plateau; 1 if it cut the lr. */
+int gg_trainer_end_epoch(gg_trainer *t, double val_loss);
 
 #ifdef __cplusplus
 }

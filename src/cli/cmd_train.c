@@ -165,9 +165,36 @@ static void progress_draw(progress *p, const gg_trainer *t, const gg_step_info *
 
 typedef struct epoch_totals {
     double loss_sum;
-    size_t samples, correct;
-    int clips, skips, nonfinite;
+    size_t samples, finite_samples, correct;
+    int clips, skips, spikes, rollbacks, lr_cuts, nonfinite;
 } epoch_totals;
+
+/* The step's guard events go to metrics.jsonl and into the epoch's counts. */
+static void log_events(gg_metrics *mx, const gg_trainer *tr, epoch_totals *et) {
+    const gg_event *ev;
+    int n = gg_trainer_events(tr, &ev);
+    for (int i = 0; i < n; i++) {
+        gg_metrics_event(mx, ev[i].step, ev[i].kind, ev[i].message);
+        const char *k = ev[i].kind;
+        et->clips += !strcmp(k, "clip");
+        et->skips += !strcmp(k, "skip");
+        et->spikes += !strcmp(k, "spike");
+        et->rollbacks += !strcmp(k, "rollback");
+        et->lr_cuts += !strcmp(k, "lr_cut") + !strcmp(k, "lr_backoff") + !strcmp(k, "plateau");
+        et->nonfinite += !strcmp(k, "nonfinite");
+    }
+}
+
+/* The diagnosis: printed for the user, and event lines for the report. */
+static void diagnose(gg_metrics *mx, gg_trainer *tr, bool print) {
+    gg_event found[16];
+    int n = gg_trainer_diagnose(tr, found, 16);
+    for (int i = 0; i < n; i++) {
+        if (mx->f) gg_metrics_event(mx, found[i].step, found[i].kind, found[i].message);
+        if (print) printf("%s %s\n", i ? "          " : "diagnosis:", found[i].message);
+    }
+    if (print && n == 0) printf("diagnosis: no problem found: gradients flowed and the loss fell\n");
+}
 
 static int run(const train_args *a, gg_config *c) {
     gg_error err = {0};
@@ -211,20 +238,29 @@ static int run(const train_args *a, gg_config *c) {
     gg_step_info info = {0};
     while (tr->step < total) {
         if ((s = gg_trainer_step(tr, &info, &err)) != GG_OK) {
-            gg_metrics_event(&mx, tr->step + 1, "nonfinite", err.msg);
-            goto fail;
+            log_events(&mx, tr, &et);
+            gg_metrics_event(&mx, tr->step + 1, s == GG_ERR_DIVERGED ? "gave_up" : "nonfinite", err.msg);
+            if (bar.on) fputs("\r\033[K", stderr);
+            fprintf(stderr, "gradguard: %s\n", err.msg);
+            diagnose(&mx, tr, true);
+            gg_metrics_summary(&mx, tr->step, tr->epoch, NAN, NAN, cli_now() - run_start);
+            code = cli_exit_code(s);
+            goto done;
         }
-        gg_metrics_step(&mx, &info);
-        if (info.clip_coef < 1) et.clips++;
-        if (info.skipped) {
-            et.skips++;
-            char msg[160];
-            snprintf(msg, sizeof msg, "update skipped: %zu non-finite gradient values, loss %g",
-                     info.nonfinite, info.loss);
-            gg_metrics_event(&mx, info.step, "skip", msg);
+        int every = c->guard.monitor.every;
+        const gg_param_stats *ps = NULL;
+        const gg_layer_stats *ls = NULL;
+        int nps = 0, nls = 0;
+        if (c->guard.enabled && every > 0 && info.step % every == 0 && !info.skipped) {
+            nps = gg_trainer_param_stats(tr, &ps);
+            nls = gg_trainer_layer_stats(tr, &ls);
         }
-        if (info.nonfinite) et.nonfinite++;
-        if (isfinite(info.loss)) et.loss_sum += info.loss * info.samples;
+        gg_metrics_step(&mx, &info, ps, nps, ls, nls);
+        log_events(&mx, tr, &et);
+        if (isfinite(info.loss)) {
+            et.loss_sum += info.loss * info.samples;
+            et.finite_samples += (size_t)info.samples;
+        }
         et.samples += (size_t)info.samples;
         if (info.correct >= 0) et.correct += (size_t)info.correct;
         double sps = (double)et.samples / (cli_now() - epoch_start + 1e-9);
@@ -233,18 +269,22 @@ static int run(const train_args *a, gg_config *c) {
             double secs = cli_now() - epoch_start;
             gg_eval_result vr = {.loss = NAN, .accuracy = NAN}, trr;
             if (val && (s = gg_model_evaluate(model, val, &vr, &err)) != GG_OK) goto fail;
-            trr.loss = et.loss_sum / (double)et.samples;
+            trr.loss = et.finite_samples ? et.loss_sum / (double)et.finite_samples : NAN;
             trr.accuracy = train->classes > 0 ? (double)et.correct / (double)et.samples : NAN;
             double rate = (double)et.samples / secs;
             gg_metrics_epoch(&mx, info.epoch + 1, trr.loss, trr.accuracy, vr.loss, vr.accuracy, rate, info.lr);
+            if (val && gg_trainer_end_epoch(tr, vr.loss)) log_events(&mx, tr, &et);
             if (bar.on) fputs("\r\033[K", stderr);
             if (!a->quiet) {
                 printf("epoch %d/%d  loss %.4f", info.epoch + 1, c->train.epochs, trr.loss);
                 if (!isnan(trr.accuracy)) printf("  acc %.2f%%", 100 * trr.accuracy);
                 if (val) printf("  val_loss %.4f", vr.loss);
                 if (val && !isnan(vr.accuracy)) printf("  val_acc %.2f%%", 100 * vr.accuracy);
-                printf("  lr %.3g  |g| %.3g  clips %d  skips %d  %.0f samples/s  %.1fs\n", info.lr,
-                       info.grad_norm, et.clips, et.skips, rate, secs);
+                printf("  lr %.3g  |g| %.3g  %.0f samples/s  %.1fs", info.lr, info.grad_norm, rate, secs);
+                if (c->guard.enabled)
+                    printf("  guard: %d clips, %d skips, %d spikes, %d rollbacks, %d lr cuts", et.clips,
+                           et.skips, et.spikes, et.rollbacks, et.lr_cuts);
+                putchar('\n');
                 fflush(stdout);
             }
             memset(&et, 0, sizeof et);
@@ -254,11 +294,15 @@ static int run(const train_args *a, gg_config *c) {
     double secs = cli_now() - run_start;
     gg_eval_result tres = {.loss = NAN, .accuracy = NAN};
     if (test && test->n && (s = gg_model_evaluate(model, test, &tres, &err)) != GG_OK) goto fail;
+    if (c->guard.enabled) diagnose(&mx, tr, !a->quiet);
     gg_metrics_summary(&mx, tr->step, tr->epoch, tres.loss, tres.accuracy, secs);
     snprintf(path, sizeof path, "%s/model.safetensors", out);
     if ((s = gg_model_save(model, path, &err)) != GG_OK) goto fail;
     if ((s = gg_metrics_close(&mx, &err)) != GG_OK) goto fail;
-    if (isnan(tres.accuracy))
+    if (!test || test->n == 0)
+        printf("trained %lld steps in %.1fs (no test set); run directory: %s\n", (long long)tr->step,
+               secs, out);
+    else if (isnan(tres.accuracy))
         printf("test loss %.4f after %lld steps in %.1fs; run directory: %s\n", tres.loss,
                (long long)tr->step, secs, out);
     else

@@ -127,7 +127,7 @@ struct gg_config {
 
     struct {
         gg_sched_kind name;  /* cosine */
-        int64_t warmup_steps; /* 200: linear warm-up from warmup_start * lr */
+        int64_t warmup_steps; /* 200 for cosine, else 0: linear warm-up from warmup_start * lr */
         double warmup_start;  /* 0 */
         int64_t step_size;    /* step: 1000 */
         double gamma;         /* step/multistep/exponential 0.1 ... exponential 0.999, inverse 0.999 */

@@ -169,7 +169,8 @@ const gg_cfg_key gg_cfg_keys[] = {
     BOOL("optimizer.amsgrad", optimizer.amsgrad),
 
     ENUM("schedule.name", schedule.name, sched_names),
-    I64("schedule.warmup_steps", schedule.warmup_steps, 0, INF),
+    {"schedule.warmup_steps", GG_CFG_INT64, C(schedule.warmup_steps), 0, 0, NULL, 0, INF, 0, 0,
+     GG_CFG_SET_WARMUP},
     REAL("schedule.warmup_start", schedule.warmup_start, 0, 1, 0),
     I64("schedule.step_size", schedule.step_size, 1, INF),
     {"schedule.gamma", GG_CFG_REAL, C(schedule.gamma), 0, 0, NULL, 0, INF, LO, 0,
@@ -352,6 +353,10 @@ void gg_cfg_resolve(gg_config *c, const gg_config *old) {
                                     c->schedule.name == GG_SCHED_INVERSE
                                 ? 0.999
                                 : 0.1;
+    /* The default cosine schedule warms up for 200 steps; a schedule named
+     * by the user starts at once unless warmup_steps says otherwise. */
+    if (sched && !(set & GG_CFG_SET_WARMUP))
+        c->schedule.warmup_steps = c->schedule.name == GG_SCHED_COSINE ? 200 : 0;
 }
 
 void gg_config_init_defaults(gg_config *c) {

@@ -39,7 +39,8 @@ enum {
 enum {
     GG_CFG_SET_MOMENTUM = 1u << 0,
     GG_CFG_SET_WEIGHT_DECAY = 1u << 1,
-    GG_CFG_SET_GAMMA = 1u << 2
+    GG_CFG_SET_GAMMA = 1u << 2,
+    GG_CFG_SET_WARMUP = 1u << 3
 };
 
 /* A name table: canonical names first (the writer uses the first entry with a

@@ -42,7 +42,36 @@ void gg_json_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-void gg_metrics_step(gg_metrics *mx, const gg_step_info *s) {
+static void stat_field(FILE *f, const char *key, double v, bool first) {
+    fprintf(f, "%s\"%s\":", first ? "" : ",", key);
+    gg_json_number(f, v);
+}
+
+static void monitor_block(FILE *f, const gg_param_stats *p, int np, const gg_layer_stats *l, int nl) {
+    fputs(",\"params\":{", f);
+    for (int i = 0; i < np; i++) {
+        fprintf(f, "%s", i ? "," : "");
+        gg_json_string(f, p[i].name);
+        fputs(":{", f);
+        stat_field(f, "grad_norm", p[i].grad_norm, true);
+        stat_field(f, "grad_max", p[i].grad_max, false);
+        stat_field(f, "weight_norm", p[i].weight_norm, false);
+        stat_field(f, "update_ratio", p[i].update_ratio, false);
+        fprintf(f, ",\"nonfinite\":%zu}", p[i].nonfinite);
+    }
+    fputs("},\"layers\":[", f);
+    for (int i = 0; i < nl; i++) {
+        fprintf(f, "%s{\"layer\":%d,\"kind\":", i ? "," : "", l[i].layer);
+        gg_json_string(f, l[i].kind);
+        stat_field(f, "dead_frac", l[i].dead_frac, false);
+        stat_field(f, "saturated_frac", l[i].saturated_frac, false);
+        fputc('}', f);
+    }
+    fputc(']', f);
+}
+
+void gg_metrics_step(gg_metrics *mx, const gg_step_info *s, const gg_param_stats *params,
+                     int n_params, const gg_layer_stats *layers, int n_layers) {
     FILE *f = mx->f;
     fprintf(f, "{\"type\":\"step\",\"step\":%lld,\"epoch\":%d,\"loss\":", (long long)s->step, s->epoch);
     gg_json_number(f, s->loss);
@@ -50,9 +79,15 @@ void gg_metrics_step(gg_metrics *mx, const gg_step_info *s) {
     gg_json_number(f, s->lr);
     fputs(",\"grad_norm\":", f);
     gg_json_number(f, s->grad_norm);
+    if (!isnan(s->momentum)) {
+        fputs(",\"momentum\":", f);
+        gg_json_number(f, s->momentum);
+    }
     fputs(",\"clip_coef\":", f);
     gg_json_number(f, s->clip_coef);
-    fprintf(f, ",\"nonfinite\":%zu,\"skipped\":%s}\n", s->nonfinite, s->skipped ? "true" : "false");
+    fprintf(f, ",\"nonfinite\":%zu,\"skipped\":%s", s->nonfinite, s->skipped ? "true" : "false");
+    if (n_params > 0) monitor_block(f, params, n_params, layers, n_layers);
+    fputs("}\n", f);
 }
 
 void gg_metrics_epoch(gg_metrics *mx, int epoch, double train_loss, double train_acc,

@@ -15,7 +15,10 @@ typedef struct gg_metrics {
 
 gg_status gg_metrics_open(gg_metrics *mx, const char *path, bool append, gg_error *err);
 gg_status gg_metrics_close(gg_metrics *mx, gg_error *err);
-void gg_metrics_step(gg_metrics *mx, const gg_step_info *s);
+/* A step line; with params (n_params > 0) it carries the monitoring block
+ * "params":{NAME:{...}} and "layers":[{...}]. */
+void gg_metrics_step(gg_metrics *mx, const gg_step_info *s, const gg_param_stats *params,
+                     int n_params, const gg_layer_stats *layers, int n_layers);
 void gg_metrics_epoch(gg_metrics *mx, int epoch, double train_loss, double train_acc,
                       double val_loss, double val_acc, double samples_per_s, double lr);
 void gg_metrics_event(gg_metrics *mx, int64_t step, const char *kind, const char *message);

@@ -16,10 +16,6 @@ gg_status gg_trainer_new(gg_model *m, const gg_config *c, const gg_dataset *trai
     if (c->train.batch_size > m->g->max_batch)
         return gg_fail(err, GG_ERR_ARG, "train.batch_size %d exceeds the model's max batch %d",
                        c->train.batch_size, m->g->max_batch);
-    gg_clip_mode mode = c->guard.clip.mode;
-    if (mode == GG_CLIP_MODE_AGC || mode == GG_CLIP_MODE_AUTOCLIP || mode == GG_CLIP_MODE_ZCLIP)
-        return gg_fail(err, GG_ERR_CONFIG, "guard.clip.mode: '%s' is not available yet (issue #4)",
-                       gg_clip_mode_name(mode));
     gg_trainer *t = gg_alloc(sizeof *t, err);
     if (!t) return GG_ERR_NOMEM;
     t->m = m;
@@ -36,6 +32,8 @@ gg_status gg_trainer_new(gg_model *m, const gg_config *c, const gg_dataset *trai
     int64_t total = t->steps_per_epoch * c->train.epochs;
     if (c->train.steps > 0 && c->train.steps < total) total = c->train.steps;
     gg_schedule_init(&t->sched, &t->cfg, total);
+    if ((s = gg_guard_new(&t->guard, &t->cfg, m->g, err)) != GG_OK) goto fail;
+    if ((s = gg_recover_init(t, err)) != GG_OK) goto fail;
     gg_trainer_order(t, 0);
     *out = t;
     return GG_OK;
@@ -46,6 +44,8 @@ fail:
 
 void gg_trainer_free(gg_trainer *t) {
     if (!t) return;
+    gg_recover_free(t);
+    gg_guard_free(&t->guard);
     gg_optim_free(t->opt);
     free(t->order);
     gg_config_release(&t->cfg);
@@ -79,88 +79,148 @@ static void zero_nonfinite(gg_real *x, size_t len) {
     for (size_t i = 0; i < len; i++) x[i] = isfinite(x[i]) ? x[i] : 0;
 }
 
+/* Where a non-finite value came from: the parameter whose gradient holds
+ * it, and the first op whose forward output went non-finite. */
+static void locate_nonfinite(const gg_graph *g, char *buf, size_t cap) {
+    const gg_node *p = first_nonfinite(g), *op = gg_guard_first_nonfinite_op(g);
+    char lb[96];
+    size_t k = 0;
+    buf[0] = '\0';
+    if (p) k += (size_t)snprintf(buf, cap, "the gradient of %s", p->name);
+    if (op && k < cap)
+        snprintf(buf + k, cap - k, "%sthe output of %s", k ? "; first non-finite forward value in " : "",
+                 gg_node_label(op, lb, sizeof lb));
+}
+
+int gg_trainer_events(const gg_trainer *t, const gg_event **events) {
+    *events = t->guard.events;
+    return t->guard.n_events;
+}
+
+int gg_trainer_param_stats(const gg_trainer *t, const gg_param_stats **stats) {
+    *stats = t->guard.pstats;
+    return t->guard.n_params;
+}
+
+int gg_trainer_layer_stats(const gg_trainer *t, const gg_layer_stats **stats) {
+    *stats = t->guard.lstats;
+    return t->guard.n_act;
+}
+
+int gg_trainer_diagnose(gg_trainer *t, gg_event *out, int max) {
+    return gg_guard_diagnose(&t->guard, t->step, out, max);
+}
+
+int gg_trainer_end_epoch(gg_trainer *t, double val_loss) {
+    if (!t->cfg.guard.enabled && t->cfg.schedule.name != GG_SCHED_PLATEAU) return 0;
+    t->guard.n_events = 0;
+    if (!gg_schedule_plateau(&t->sched, val_loss)) return 0;
+    gg_guard_event(&t->guard, t->step, "plateau", "validation loss %.4g stopped improving: lr cut to %.3g",
+                   val_loss, t->sched.base_lr * t->sched.scale);
+    return 1;
+}
+
+/* Non-finite values and spikes: decides whether this step's update is
+ * applied. Returns an error for guard.nonfinite: error and when recovery
+ * gives up. */
+static gg_status judge(gg_trainer *t, gg_step_info *info, bool *apply, gg_error *err) {
+    const gg_config *c = &t->cfg;
+    gg_guard *gd = &t->guard;
+    gg_graph *g = t->m->g;
+    int64_t step = t->step + 1;
+    bool loss_ok = isfinite(info->loss), recover = c->guard.recover.enabled != 0;
+    if (info->nonfinite) {
+        gd->nonfinite_total += info->nonfinite;
+        if (gd->nonfinite_first_step < 0) {
+            gd->nonfinite_first_step = step;
+            locate_nonfinite(g, gd->nonfinite_where, sizeof gd->nonfinite_where);
+        }
+        char where[GG_NAME_LEN * 2 + 64];
+        locate_nonfinite(g, where, sizeof where);
+        if (c->guard.nonfinite == GG_NONFINITE_ERROR)
+            return gg_fail(err, GG_ERR_NONFINITE, "step %lld: %s%s%s; the update was not applied",
+                           (long long)step, loss_ok ? "non-finite gradient" : "the loss is not finite",
+                           where[0] ? " in " : "", where);
+        gg_guard_event(gd, step, "nonfinite", "%zu non-finite values (loss %g) in %s", info->nonfinite,
+                       info->loss, where[0] ? where : "the loss");
+        if (c->guard.nonfinite == GG_NONFINITE_ZERO && loss_ok) {
+            zero_nonfinite(g->grad, g->param_len);
+            size_t nf;
+            info->grad_norm = gg_guard_measure(gd, &nf);
+        } else {
+            *apply = false;
+        }
+    }
+    bool spike = gg_guard_spike(gd, step, info->loss, info->grad_norm);
+    bool bad = recover && (!loss_ok || spike || (info->nonfinite && !*apply));
+    if (bad) {
+        *apply = false;
+        return gg_recover_bad_step(t, err);
+    }
+    return GG_OK;
+}
+
 gg_status gg_trainer_step(gg_trainer *t, gg_step_info *info, gg_error *err) {
     gg_model *m = t->m;
     gg_graph *g = m->g;
     const gg_config *c = &t->cfg;
+    gg_guard *gd = &t->guard;
     memset(info, 0, sizeof *info);
+    gd->n_events = 0;
     size_t N = t->data->n;
     int n = (int)(N - t->pos < (size_t)t->batch ? N - t->pos : (size_t)t->batch);
+    int64_t step = t->step + 1;
 
     gg_graph_set_training(g, 1);
     gg_model_load_batch(m, t->data, t->order, t->pos, n);
     gg_graph_forward(g);
     gg_graph_backward(g, m->loss);
 
-    double loss = m->loss->out->x[0];
+    info->loss = m->loss->out->x[0];
     info->samples = n;
     info->correct = t->data->classes > 0 ? (int)gg_model_batch_correct(m, n) : -1;
-    gg_grad_stats st;
-    gg_grad_stats_compute(g->grad, g->param_len, 2, &st);
-    info->loss = loss;
-    info->grad_norm = st.norm;
+    info->grad_norm = gg_guard_measure(gd, &info->nonfinite);
+    info->nonfinite += isfinite(info->loss) ? 0 : 1;
     info->clip_coef = 1;
-    info->nonfinite = st.nonfinite + (isfinite(loss) ? 0 : 1);
+    info->momentum = NAN;
     bool guard = c->guard.enabled != 0, apply = true;
+    gg_real fused = 1;
+    if (guard) {
+        gg_status s = judge(t, info, &apply, err);
+        if (s != GG_OK) return s;
+        if (apply) fused = gg_guard_clip(gd, step, info->grad_norm, &info->clip_coef);
+    }
+    gg_guard_record(gd, step, info->loss, info->grad_norm);
 
-    if (guard && info->nonfinite) {
-        switch (c->guard.nonfinite) {
-        case GG_NONFINITE_ERROR: {
-            const gg_node *p = first_nonfinite(g);
-            if (p)
-                return gg_fail(err, GG_ERR_NONFINITE,
-                               "step %lld: gradient of %s has %zu non-finite values; the update "
-                               "was not applied", (long long)t->step + 1, p->name, st.nonfinite);
-            return gg_fail(err, GG_ERR_NONFINITE, "step %lld: the loss is %g; the update was not applied",
-                           (long long)t->step + 1, loss);
-        }
-        case GG_NONFINITE_ZERO:
-            if (isfinite(loss)) {
-                zero_nonfinite(g->grad, g->param_len);
-                gg_grad_stats_compute(g->grad, g->param_len, 2, &st);
-                break;
-            }
-            apply = false; /* a non-finite loss leaves nothing to keep */
-            break;
-        case GG_NONFINITE_SKIP: apply = false; break;
-        }
+    /* The seeds' back-off: a gradient norm past the bound divides the lr. */
+    if (guard && c->guard.backoff.enabled && apply && info->grad_norm > c->guard.backoff.threshold) {
+        t->sched.scale /= c->guard.backoff.factor;
+        gd->backoffs++;
+        gg_guard_event(gd, step, "lr_backoff", "gradient norm %.4g > %g: learning rate divided by %g, now %.3g",
+                       info->grad_norm, c->guard.backoff.threshold, c->guard.backoff.factor,
+                       gg_schedule_lr(&t->sched, t->step));
     }
-    if (guard && apply) {
-        switch (c->guard.clip.mode) {
-        case GG_CLIP_MODE_VALUE:
-            info->clip_coef = gg_clip_value(g->grad, g->param_len, c->guard.clip.value);
-            break;
-        case GG_CLIP_MODE_NORM:
-            info->clip_coef = gg_clip_per_tensor(g, c->guard.clip.max_norm, c->guard.clip.norm_type);
-            break;
-        case GG_CLIP_MODE_GLOBAL_NORM: {
-            double total = st.norm;
-            if (c->guard.clip.norm_type != 2) {
-                gg_grad_stats sp;
-                gg_grad_stats_compute(g->grad, g->param_len, c->guard.clip.norm_type, &sp);
-                total = sp.norm;
-            }
-            info->clip_coef = gg_clip_global_coef(total, c->guard.clip.max_norm);
-            break;
-        }
-        default: break;
-        }
-    }
-    info->lr = gg_schedule_lr(&t->sched, t->step);
+    info->lr = gg_schedule_lr(&t->sched, t->step) * gg_recover_lr_factor(t);
+    bool monitor = c->guard.monitor.every > 0 && step % c->guard.monitor.every == 0;
     if (apply) {
+        if (monitor) gg_guard_monitor_before(gd);
         t->opt->lr = info->lr;
         double mom = gg_schedule_momentum(&t->sched, t->step);
+        info->momentum = mom;
         if (!isnan(mom)) {
             if (t->opt->kind == GG_OPTIM_ADAM || t->opt->kind == GG_OPTIM_ADAMW) t->opt->beta1 = mom;
             else t->opt->momentum = mom;
         }
-        /* Global-norm clipping is fused into the update; the other modes
-         * have already rescaled the gradient in place. */
-        gg_real k = c->guard.clip.mode == GG_CLIP_MODE_GLOBAL_NORM && guard ? (gg_real)info->clip_coef : 1;
-        gg_optim_step(t->opt, g->param, g->grad, k);
+        gg_optim_step(t->opt, g->param, g->grad, fused);
+        if (monitor) gg_guard_monitor_after(gd);
+        if (guard && c->guard.recover.enabled) gg_recover_good_step(t);
+    } else {
+        gd->skips++;
+        gg_guard_event(gd, step, "skip", "update skipped (loss %g, gradient norm %g)", info->loss,
+                       info->grad_norm);
     }
     info->skipped = !apply;
-    t->step++;
+    t->step = step;
     t->pos += (size_t)n;
     info->step = t->step;
     info->epoch = t->epoch;

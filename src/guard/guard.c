@@ -1,0 +1,201 @@
+/* The guard's set-up, events, per-parameter measurement and the robust
+ * spike detector. Spikes are judged by the median and the median absolute
+ * deviation of a window of past finite values: one spike barely moves the
+ * median, so it cannot mask the next, and NaNs never enter the window. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "guard/guard.h"
+#include "io/config.h"
+
+static gg_status window_new(gg_window *w, int cap, gg_error *err) {
+    w->cap = cap > 0 ? cap : 1;
+    w->n = w->pos = 0;
+    w->v = gg_alloc((size_t)w->cap * sizeof *w->v, err);
+    return w->v ? GG_OK : GG_ERR_NOMEM;
+}
+
+void gg_window_push(gg_window *w, double x) {
+    if (!isfinite(x)) return;
+    w->v[w->pos] = x;
+    w->pos = (w->pos + 1) % w->cap;
+    if (w->n < w->cap) w->n++;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of n values, sorting them in place (n is a window: small). */
+static double median_of(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+bool gg_window_stats(const gg_window *w, double *scratch, double *median, double *mad) {
+    if (w->n == 0) return false;
+    memcpy(scratch, w->v, (size_t)w->n * sizeof *scratch);
+    *median = median_of(scratch, w->n);
+    for (int i = 0; i < w->n; i++) scratch[i] = fabs(w->v[i] - *median);
+    *mad = median_of(scratch, w->n);
+    return true;
+}
+
+void gg_guard_event(gg_guard *gd, int64_t step, const char *kind, const char *fmt, ...) {
+    if (gd->n_events == GG_MAX_EVENTS) return;
+    gg_event *e = &gd->events[gd->n_events++];
+    e->step = step;
+    snprintf(e->kind, sizeof e->kind, "%s", kind);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+}
+
+static bool is_activation(const gg_node *n) {
+    static const char *const kinds[] = {"relu", "leaky_relu", "elu", "sigmoid", "tanh"};
+    if (!n->op) return false;
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (strcmp(n->op->name, kinds[i]) == 0) return true;
+    return false;
+}
+
+/* AGC leaves out the parameters named in clip.exclude (prefixes); "last"
+ * names the output layer, as the NFNet paper does for the classifier. */
+static void agc_exclusions(gg_guard *gd) {
+    const gg_config *c = gd->cfg;
+    int last_layer = -1;
+    for (int i = 0; i < gd->n_params; i++)
+        if (gd->g->params[i]->layer > last_layer) last_layer = gd->g->params[i]->layer;
+    for (int i = 0; i < gd->n_params; i++) {
+        const gg_node *p = gd->g->params[i];
+        for (int k = 0; k < c->guard.clip.n_exclude; k++) {
+            const char *ex = c->guard.clip.exclude[k];
+            if ((strcmp(ex, "last") == 0 && p->layer == last_layer) ||
+                strncmp(p->name, ex, strlen(ex)) == 0)
+                gd->agc_skip[i] = true;
+        }
+    }
+}
+
+gg_status gg_guard_new(gg_guard *gd, const gg_config *c, gg_graph *g, gg_error *err) {
+    memset(gd, 0, sizeof *gd);
+    gd->cfg = c;
+    gd->g = g;
+    gd->n_params = g->n_params;
+    size_t np = (size_t)g->n_params + 1;
+    int hist = c->guard.clip.history > 0 ? c->guard.clip.history : 1;
+    int warm = c->guard.clip.warmup > 0 ? c->guard.clip.warmup : 1;
+    int win = c->guard.spike.window > 0 ? c->guard.spike.window : 1;
+    int scratch = hist > win ? hist : win;
+    for (int i = 0; i < g->n_nodes; i++) gd->n_act += is_activation(g->nodes[i]);
+    gd->param_sq = gg_alloc(np * sizeof *gd->param_sq, err);
+    gd->agc_skip = gg_alloc(np * sizeof *gd->agc_skip, err);
+    gd->autoclip = gg_alloc((size_t)hist * sizeof *gd->autoclip, err);
+    gd->z_warm = gg_alloc((size_t)warm * sizeof *gd->z_warm, err);
+    gd->scratch = gg_alloc((size_t)scratch * sizeof *gd->scratch, err);
+    gd->pstats = gg_alloc(np * sizeof *gd->pstats, err);
+    gd->lstats = gg_alloc(((size_t)gd->n_act + 1) * sizeof *gd->lstats, err);
+    gd->act_nodes = gg_alloc(((size_t)gd->n_act + 1) * sizeof *gd->act_nodes, err);
+    gd->before = gg_alloc_aligned(g->param_len * sizeof *gd->before, err);
+    gd->sq_first = gg_alloc(np * sizeof *gd->sq_first, err);
+    gd->sq_recent = gg_alloc(np * sizeof *gd->sq_recent, err);
+    if (!gd->param_sq || !gd->agc_skip || !gd->autoclip || !gd->z_warm || !gd->scratch ||
+        !gd->pstats || !gd->lstats || !gd->act_nodes || !gd->before || !gd->sq_first ||
+        !gd->sq_recent || window_new(&gd->loss_w, win, err) || window_new(&gd->norm_w, win, err)) {
+        gg_guard_free(gd);
+        return GG_ERR_NOMEM;
+    }
+    for (int i = 0; i < g->n_params; i++) {
+        gd->pstats[i].name = g->params[i]->name;
+        gd->pstats[i].update_ratio = NAN;
+    }
+    for (int i = 0, k = 0; i < g->n_nodes; i++)
+        if (is_activation(g->nodes[i])) {
+            gd->act_nodes[k] = g->nodes[i];
+            gd->lstats[k].layer = g->nodes[i]->layer;
+            gd->lstats[k].kind = g->nodes[i]->op->name;
+            gd->lstats[k].dead_frac = gd->lstats[k].saturated_frac = NAN;
+            k++;
+        }
+    agc_exclusions(gd);
+    gd->explode_ratio = 1;
+    gd->nonfinite_first_step = -1;
+    return GG_OK;
+}
+
+void gg_guard_free(gg_guard *gd) {
+    if (!gd) return;
+    free(gd->param_sq);
+    free(gd->agc_skip);
+    free(gd->autoclip);
+    free(gd->z_warm);
+    free(gd->scratch);
+    free(gd->pstats);
+    free(gd->lstats);
+    free(gd->act_nodes);
+    free(gd->before);
+    free(gd->sq_first);
+    free(gd->sq_recent);
+    free(gd->loss_w.v);
+    free(gd->norm_w.v);
+    memset(gd, 0, sizeof *gd);
+}
+
+double gg_guard_measure(gg_guard *gd, size_t *nonfinite) {
+    const gg_graph *g = gd->g;
+    double total = 0;
+    *nonfinite = 0;
+    for (int i = 0; i < g->n_params; i++) {
+        const gg_tensor *t = g->params[i]->out;
+        gg_grad_stats st;
+        gg_grad_stats_compute(t->dx, t->len, 2, &st);
+        gd->param_sq[i] = st.norm * st.norm;
+        *nonfinite += st.nonfinite;
+        total += gd->param_sq[i];
+    }
+    if (!isfinite(total) && *nonfinite == 0) {
+        /* Finite but too large to square: the overflow-safe flat pass. */
+        gg_grad_stats st;
+        gg_grad_stats_compute(g->grad, g->param_len, 2, &st);
+        return st.norm;
+    }
+    return *nonfinite ? NAN : sqrt(total);
+}
+
+bool gg_guard_spike(gg_guard *gd, int64_t step, double loss, double norm) {
+    const __typeof__(gd->cfg->guard.spike) *c = &gd->cfg->guard.spike;
+    bool spike = false;
+    const struct { gg_window *w; double x; const char *what; } tests[2] = {
+        {&gd->loss_w, loss, "loss"}, {&gd->norm_w, norm, "gradient norm"}};
+    for (int k = 0; k < 2; k++) {
+        double med, mad;
+        if (c->enabled && tests[k].w->n >= c->min_history && isfinite(tests[k].x) &&
+            gg_window_stats(tests[k].w, gd->scratch, &med, &mad)) {
+            /* A floor of 5% of the median keeps a flat series from flagging noise. */
+            double scale = fmax(1.4826 * mad, 0.05 * fabs(med));
+            double z = scale > 0 ? (tests[k].x - med) / scale : 0;
+            if (z > c->threshold) {
+                spike = true;
+                gd->spikes++;
+                gg_guard_event(gd, step, "spike", "%s %.4g is %.1f robust deviations above the median %.4g of the last %d steps",
+                               tests[k].what, tests[k].x, z, med, tests[k].w->n);
+            }
+        }
+    }
+    gg_window_push(&gd->loss_w, loss);
+    gg_window_push(&gd->norm_w, norm);
+    return spike;
+}
+
+const gg_node *gg_guard_first_nonfinite_op(const gg_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const gg_node *n = g->nodes[i];
+        if (!n->op) continue;
+        for (size_t k = 0; k < n->out->len; k++)
+            if (!isfinite(n->out->x[k])) return n;
+    }
+    return NULL;
+}

@@ -1,0 +1,116 @@
+/* Automatic recovery. A snapshot of the whole training state is copied
+ * into buffers allocated once, every guard.recover.snapshot_every good
+ * steps. Each bad step (a loss or gradient spike, a non-finite loss)
+ * escalates: the first is skipped; the second also cuts the learning rate
+ * by lr_factor and warms it back up over warmup_steps; the third rolls
+ * back to the snapshot and carries on with the next batch, so the batches
+ * that led there are skipped. After max_attempts rollbacks with no new
+ * snapshot in between, the run has diverged. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "train/trainer.h"
+
+gg_status gg_recover_init(gg_trainer *t, gg_error *err) {
+    gg_snapshot *s = &t->snap;
+    size_t len = t->m->g->param_len;
+    int hist = t->cfg.guard.clip.history > 0 ? t->cfg.guard.clip.history : 1;
+    int warm = t->cfg.guard.clip.warmup > 0 ? t->cfg.guard.clip.warmup : 1;
+    t->cut = 1;
+    s->param = gg_alloc_aligned(len * sizeof(gg_real), err);
+    s->autoclip = gg_alloc((size_t)hist * sizeof *s->autoclip, err);
+    s->z_warm = gg_alloc((size_t)warm * sizeof *s->z_warm, err);
+    if (!s->param || !s->autoclip || !s->z_warm) return GG_ERR_NOMEM;
+    for (int i = 0; i < GG_OPTIM_MAX_STATE; i++)
+        if (t->opt->state[i] && !(s->state[i] = gg_alloc_aligned(len * sizeof(gg_real), err)))
+            return GG_ERR_NOMEM;
+    gg_recover_snapshot(t);
+    return GG_OK;
+}
+
+void gg_recover_free(gg_trainer *t) {
+    gg_snapshot *s = &t->snap;
+    free(s->param);
+    free(s->autoclip);
+    free(s->z_warm);
+    for (int i = 0; i < GG_OPTIM_MAX_STATE; i++) free(s->state[i]);
+    memset(s, 0, sizeof *s);
+}
+
+void gg_recover_snapshot(gg_trainer *t) {
+    gg_snapshot *s = &t->snap;
+    const gg_graph *g = t->m->g;
+    memcpy(s->param, g->param, g->param_len * sizeof(gg_real));
+    for (int i = 0; i < GG_OPTIM_MAX_STATE; i++)
+        if (s->state[i]) memcpy(s->state[i], t->opt->state[i], g->param_len * sizeof(gg_real));
+    s->opt = *t->opt;
+    s->sched = t->sched;
+    s->cs = t->guard.cs;
+    memcpy(s->autoclip, t->guard.autoclip, (size_t)t->cfg.guard.clip.history * sizeof *s->autoclip);
+    memcpy(s->z_warm, t->guard.z_warm, (size_t)t->cfg.guard.clip.warmup * sizeof *s->z_warm);
+    s->step = t->step;
+    t->good_since = 0;
+    t->attempts = 0;
+}
+
+void gg_recover_rollback(gg_trainer *t) {
+    gg_snapshot *s = &t->snap;
+    gg_graph *g = t->m->g;
+    memcpy(g->param, s->param, g->param_len * sizeof(gg_real));
+    for (int i = 0; i < GG_OPTIM_MAX_STATE; i++)
+        if (s->state[i]) memcpy(t->opt->state[i], s->state[i], g->param_len * sizeof(gg_real));
+    gg_real *keep[GG_OPTIM_MAX_STATE];
+    memcpy(keep, t->opt->state, sizeof keep);
+    *t->opt = s->opt;
+    memcpy(t->opt->state, keep, sizeof keep);
+    t->sched = s->sched;
+    t->guard.cs = s->cs;
+    memcpy(t->guard.autoclip, s->autoclip, (size_t)t->cfg.guard.clip.history * sizeof *s->autoclip);
+    memcpy(t->guard.z_warm, s->z_warm, (size_t)t->cfg.guard.clip.warmup * sizeof *s->z_warm);
+}
+
+double gg_recover_lr_factor(const gg_trainer *t) {
+    if (t->cut >= 1) return 1;
+    int64_t w = t->cfg.guard.recover.warmup_steps;
+    double done = w > 0 ? (double)(t->step - t->rewarm_start) / (double)w : 1;
+    return done >= 1 ? 1 : t->cut + (1 - t->cut) * fmax(done, 0);
+}
+
+static void cut_lr(gg_trainer *t) {
+    const __typeof__(t->cfg.guard.recover) *r = &t->cfg.guard.recover;
+    t->cut = gg_recover_lr_factor(t) * r->lr_factor;
+    t->rewarm_start = t->step + 1;
+    t->guard.lr_cuts++;
+    gg_guard_event(&t->guard, t->step + 1, "lr_cut",
+                   "learning rate cut to %.3g of the schedule's, warming back up over %lld steps",
+                   t->cut, (long long)r->warmup_steps);
+}
+
+gg_status gg_recover_bad_step(gg_trainer *t, gg_error *err) {
+    const __typeof__(t->cfg.guard.recover) *r = &t->cfg.guard.recover;
+    int64_t step = t->step + 1;
+    t->bad_streak++;
+    t->good_since = 0;
+    if (t->bad_streak >= 2) cut_lr(t);
+    if (t->bad_streak < 3) return GG_OK;
+    t->bad_streak = 0;
+    if (++t->attempts > r->max_attempts) {
+        gg_guard_event(&t->guard, step, "gave_up", "recovery gave up after %d rollbacks to step %lld",
+                       r->max_attempts, (long long)t->snap.step);
+        return gg_fail(err, GG_ERR_DIVERGED,
+                       "step %lld: training diverged; %d rollbacks to step %lld did not help",
+                       (long long)step, r->max_attempts, (long long)t->snap.step);
+    }
+    gg_recover_rollback(t);
+    t->guard.rollbacks++;
+    gg_guard_event(&t->guard, step, "rollback",
+                   "rolled back to the state of step %lld (attempt %d of %d); the %lld batches since are skipped",
+                   (long long)t->snap.step, t->attempts, r->max_attempts,
+                   (long long)(step - t->snap.step));
+    return GG_OK;
+}
+
+void gg_recover_good_step(gg_trainer *t) {
+    t->bad_streak = 0;
+    if (++t->good_since >= t->cfg.guard.recover.snapshot_every) gg_recover_snapshot(t);
+}
