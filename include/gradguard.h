@@ -213,7 +213,7 @@ typedef struct gg_step_info {
 typedef struct gg_event {
     int64_t step;
     char kind[16];
-    char message[240];
+    char message[512];
 } gg_event;
 
 /* Per-parameter statistics from the last monitored step. */

@@ -163,7 +163,7 @@ struct gg_config {
             double agc_clip;   /* agc lambda, 0.01 */
             double agc_eps;    /* agc eps, 1e-3 */
             int n_exclude;
-            char exclude[GG_MAX_EXCLUDES][GG_NAME_LEN]; /* agc: param-name prefixes; "last" = output layer */
+            char exclude[GG_MAX_EXCLUDES][GG_NAME_LEN]; /* agc: param-name prefixes; "last" = output layer; default [last] */
             double percentile; /* autoclip 10 */
             int history;       /* autoclip window 1000 */
             double z_threshold; /* zclip 2.5 */

@@ -432,7 +432,9 @@ void gg_config_init_defaults(gg_config *c) {
     c->guard.clip.value = 1.0;
     c->guard.clip.agc_clip = 0.01;
     c->guard.clip.agc_eps = 1e-3;
-    c->guard.clip.n_exclude = 0;
+    /* AGC leaves the classifier alone, as the NFNet paper does. */
+    c->guard.clip.n_exclude = 1;
+    snprintf(c->guard.clip.exclude[0], GG_NAME_LEN, "last");
     c->guard.clip.percentile = 10;
     c->guard.clip.history = 1000;
     c->guard.clip.z_threshold = 2.5;
