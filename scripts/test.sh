@@ -22,12 +22,35 @@ run_ctest() { # dir, label
 build build/release
 run_ctest build/release "float build: unit, CLI and PyTorch parity tests"
 build build/f64 -DGG_FLOAT64=ON
-run_ctest build/f64 "float64 build: gradient checks" -LE parity
+run_ctest build/f64 "float64 build: gradient checks and the rest at double precision" -LE 'parity|accuracy'
 build build/asan -DGG_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     run_ctest build/asan "AddressSanitizer + UndefinedBehaviorSanitizer build" -LE parity
 echo "== clang build (-Wall -Wextra -Werror)"
 CC=clang build build/clang -DGG_BUILD_TESTS=ON || status=1
+
+# valgrind on a short training, an evaluation and error paths; its own
+# build without -march=native, as valgrind does not emulate AVX-512.
+echo "== valgrind (memcheck): training, eval and error paths"
+build build/valgrind -DGG_NATIVE=OFF -DGG_BUILD_TESTS=OFF
+vg() { # NAME EXPECTED-STATUS ARGS...
+    local name=$1 want=$2; shift 2
+    valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+        build/valgrind/gradguard "$@" >/dev/null 2>build/valgrind/$name.log
+    local got=$?
+    if [ $got -eq "$want" ]; then echo "ok   valgrind $name"; else
+        echo "FAIL valgrind $name: exit $got, expected $want"; cat build/valgrind/$name.log; status=1; fi
+}
+vgrun=build/valgrind/run
+rm -rf "$vgrun"
+vg train 0 train configs/xor.yaml --steps 300 --out "$vgrun" --quiet
+vg eval 0 eval "$vgrun"
+vg train_adam_ce 0 train --set data.dataset=random-binary --set data.validation=0 --set model.input=[10] \
+    --set 'model.layers=[{dense: {units: 8}}, relu, {dense: {units: 2}}]' --set guard.monitor.every=1 \
+    --steps 100 --out "$vgrun-ce" --quiet
+vg bad_config 2 train --set optimiser.lr=1
+vg bad_data 2 train --set data.dataset=idx:/nonexistent --out "$vgrun-bad"
+vg bad_init 2 train configs/xor.yaml --init build/valgrind/CMakeCache.txt --out "$vgrun-bad"
 
 if [ $status -ne 0 ]; then echo "FAILED"; exit 1; fi
 echo "all test suites passed"

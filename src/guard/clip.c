@@ -51,19 +51,29 @@ static void reduce_careful(const gg_real *x, size_t len, double p, double scale,
 /* The fast path for the L2 norm every step: a vectorised sum of squares
  * in double. NaN and Inf propagate into the sum, which sends the caller
  * to the careful pass. */
-static double sum_squares(const gg_real *x, size_t len) {
-    double parts[CHUNKS];
+static double sum_squares(const gg_real *x, size_t len, double *max_abs) {
+    double parts[CHUNKS], maxes[CHUNKS];
 #pragma omp parallel for schedule(static) if (len >= GG_PAR_MIN)
     for (int c = 0; c < CHUNKS; c++) {
         size_t lo, hi;
         chunk_bounds(len, c, &lo, &hi);
         double s = 0;
-#pragma omp simd reduction(+ : s)
-        for (size_t i = lo; i < hi; i++) s += (double)x[i] * (double)x[i];
+        gg_real m = 0;
+#pragma omp simd reduction(+ : s) reduction(max : m)
+        for (size_t i = lo; i < hi; i++) {
+            s += (double)x[i] * (double)x[i];
+            gg_real a = x[i] < 0 ? -x[i] : x[i];
+            m = a > m ? a : m;
+        }
         parts[c] = s;
+        maxes[c] = m;
     }
     double s = 0;
-    for (int c = 0; c < CHUNKS; c++) s += parts[c];
+    *max_abs = 0;
+    for (int c = 0; c < CHUNKS; c++) {
+        s += parts[c];
+        *max_abs = maxes[c] > *max_abs ? maxes[c] : *max_abs;
+    }
     return s;
 }
 
@@ -72,10 +82,10 @@ void gg_grad_stats_compute(const gg_real *x, size_t len, double p, gg_grad_stats
     if (p == 2) {
         /* In the float build a finite sum of squares in double cannot
          * overflow, so a finite result here is the answer. */
-        double s = sum_squares(x, len);
+        double m, s = sum_squares(x, len, &m);
         if (isfinite(s)) {
             out->norm = sqrt(s);
-            out->max_abs = NAN; /* not computed on the fast path */
+            out->max_abs = m;
             out->nonfinite = 0;
             return;
         }

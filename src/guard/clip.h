@@ -8,7 +8,7 @@
 
 typedef struct gg_grad_stats {
     double norm;      /* the p-norm asked for (L2 by default), overflow-safe */
-    double max_abs;   /* over finite elements; NaN when the fast L2 path skipped it */
+    double max_abs;   /* over finite elements */
     size_t nonfinite; /* NaN or Inf elements */
 } gg_grad_stats;
 

@@ -91,7 +91,18 @@ gg_status gg_guard_new(gg_guard *gd, const gg_config *c, gg_graph *g, gg_error *
     int win = c->guard.spike.window > 0 ? c->guard.spike.window : 1;
     int scratch = hist > win ? hist : win;
     for (int i = 0; i < g->n_nodes; i++) gd->n_act += is_activation(g->nodes[i]);
+    size_t max_units = 1;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (is_activation(g->nodes[i]) && g->nodes[i]->out->per_sample > max_units)
+            max_units = g->nodes[i]->out->per_sample;
     gd->param_sq = gg_alloc(np * sizeof *gd->param_sq, err);
+    gd->param_gmax = gg_alloc(np * sizeof *gd->param_gmax, err);
+    gd->param_nf = gg_alloc(np * sizeof *gd->param_nf, err);
+    gd->seg_off = gg_alloc(np * sizeof *gd->seg_off, err);
+    gd->seg_len = gg_alloc(np * sizeof *gd->seg_len, err);
+    gd->w2 = gg_alloc(np * sizeof *gd->w2, err);
+    gd->d2 = gg_alloc(np * sizeof *gd->d2, err);
+    gd->alive = gg_alloc(max_units, err);
     gd->agc_skip = gg_alloc(np * sizeof *gd->agc_skip, err);
     gd->autoclip = gg_alloc((size_t)hist * sizeof *gd->autoclip, err);
     gd->z_warm = gg_alloc((size_t)warm * sizeof *gd->z_warm, err);
@@ -99,19 +110,27 @@ gg_status gg_guard_new(gg_guard *gd, const gg_config *c, gg_graph *g, gg_error *
     gd->pstats = gg_alloc(np * sizeof *gd->pstats, err);
     gd->lstats = gg_alloc(((size_t)gd->n_act + 1) * sizeof *gd->lstats, err);
     gd->act_nodes = gg_alloc(((size_t)gd->n_act + 1) * sizeof *gd->act_nodes, err);
-    gd->before = gg_alloc_aligned(g->param_len * sizeof *gd->before, err);
     gd->sq_first = gg_alloc(np * sizeof *gd->sq_first, err);
     gd->sq_recent = gg_alloc(np * sizeof *gd->sq_recent, err);
     if (!gd->param_sq || !gd->agc_skip || !gd->autoclip || !gd->z_warm || !gd->scratch ||
-        !gd->pstats || !gd->lstats || !gd->act_nodes || !gd->before || !gd->sq_first ||
+        !gd->pstats || !gd->lstats || !gd->act_nodes || !gd->param_gmax || !gd->param_nf ||
+        !gd->seg_off || !gd->seg_len || !gd->w2 || !gd->d2 || !gd->alive || !gd->sq_first ||
         !gd->sq_recent || window_new(&gd->loss_w, win, err) || window_new(&gd->norm_w, win, err)) {
         gg_guard_free(gd);
         return GG_ERR_NOMEM;
     }
+    if (g->n_params > GG_OPTIM_MAX_SEGS) {
+        gg_guard_free(gd);
+        return gg_fail(err, GG_ERR_ARG, "the model has %d parameter tensors; the guard handles up to %d",
+                       g->n_params, GG_OPTIM_MAX_SEGS);
+    }
     for (int i = 0; i < g->n_params; i++) {
         gd->pstats[i].name = g->params[i]->name;
         gd->pstats[i].update_ratio = NAN;
+        gd->seg_off[i] = g->params[i]->offset;
+        gd->seg_len[i] = g->params[i]->out->len;
     }
+    gd->segs = (gg_segments){.n = g->n_params, .off = gd->seg_off, .len = gd->seg_len};
     for (int i = 0, k = 0; i < g->n_nodes; i++)
         if (is_activation(g->nodes[i])) {
             gd->act_nodes[k] = g->nodes[i];
@@ -136,7 +155,13 @@ void gg_guard_free(gg_guard *gd) {
     free(gd->pstats);
     free(gd->lstats);
     free(gd->act_nodes);
-    free(gd->before);
+    free(gd->param_gmax);
+    free(gd->param_nf);
+    free(gd->seg_off);
+    free(gd->seg_len);
+    free(gd->w2);
+    free(gd->d2);
+    free(gd->alive);
     free(gd->sq_first);
     free(gd->sq_recent);
     free(gd->loss_w.v);
@@ -153,6 +178,8 @@ double gg_guard_measure(gg_guard *gd, size_t *nonfinite) {
         gg_grad_stats st;
         gg_grad_stats_compute(t->dx, t->len, 2, &st);
         gd->param_sq[i] = st.norm * st.norm;
+        gd->param_gmax[i] = st.max_abs;
+        gd->param_nf[i] = st.nonfinite;
         *nonfinite += st.nonfinite;
         total += gd->param_sq[i];
     }

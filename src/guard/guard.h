@@ -7,6 +7,7 @@
 
 #include "graph/graph.h"
 #include "guard/clip.h"
+#include "optim/optim.h"
 
 #define GG_MAX_EVENTS 16
 #define GG_DIAG_WINDOW 50
@@ -33,6 +34,12 @@ typedef struct gg_guard {
     gg_graph *g;          /* borrowed */
     int n_params;
     double *param_sq;     /* owned: this step's squared L2 gradient norm per parameter */
+    double *param_gmax;   /* owned: max |g| per parameter */
+    size_t *param_nf;     /* owned: non-finite gradient elements per parameter */
+    size_t *seg_off, *seg_len; /* owned: parameters as segments of the flat block */
+    gg_segments segs;
+    double *w2, *d2;      /* owned: ||w||^2 before and ||delta w||^2 of the last update */
+    unsigned char *alive; /* owned: per-unit flags for the dead-ReLU count */
     /* adaptive clipping */
     bool *agc_skip;       /* owned: parameters AGC leaves alone */
     double *autoclip;     /* owned: ring of clip.history past norms */
@@ -46,7 +53,6 @@ typedef struct gg_guard {
     gg_layer_stats *lstats;   /* owned */
     gg_node **act_nodes;      /* owned array of borrowed nodes */
     int n_act;
-    gg_real *before;          /* owned: parameters before a monitored update */
     /* diagnosis history */
     double *sq_first, *sq_recent; /* owned: mean squared grad norm per parameter, first and last window */
     int64_t first_n;
@@ -84,10 +90,10 @@ gg_real gg_guard_clip(gg_guard *gd, int64_t step, double norm, double *coef);
  * (neither value is in its own statistics); pushes them afterwards. */
 bool gg_guard_spike(gg_guard *gd, int64_t step, double loss, double norm);
 
-/* Monitoring at a monitored step: before the update (copies the weights),
- * after it (norms, ratios, activation statistics). */
-void gg_guard_monitor_before(gg_guard *gd);
-void gg_guard_monitor_after(gg_guard *gd);
+/* Monitoring after an update (every step while guard.monitor.every > 0):
+ * gradient norms and maxima from gg_guard_measure, weight norms and update
+ * ratios from the optimiser's pass (w2, d2), activation statistics. */
+void gg_guard_monitor(gg_guard *gd, bool updated);
 
 /* Diagnosis history, fed every step. */
 void gg_guard_record(gg_guard *gd, int64_t step, double loss, double norm);

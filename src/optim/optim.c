@@ -1,6 +1,8 @@
 /* The optimiser registry: config name -> definition, state allocation. */
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
+#include "graph/graph.h"
 #include "optim/optim.h"
 
 static const gg_optim_def *def_for(gg_optim_kind k) {
@@ -32,6 +34,12 @@ gg_status gg_optim_new(const gg_config *c, size_t len, gg_optim **out, gg_error 
     o->nesterov = c->optimizer.nesterov || c->optimizer.name == GG_OPTIM_NESTEROV;
     o->amsgrad = c->optimizer.amsgrad;
     o->len = len;
+    o->max_threads = omp_get_max_threads();
+    o->partial = gg_alloc((size_t)o->max_threads * 2 * GG_OPTIM_MAX_SEGS * sizeof *o->partial, err);
+    if (!o->partial) {
+        gg_optim_free(o);
+        return GG_ERR_NOMEM;
+    }
     int n_state = def->n_state - (def != &gg_optim_sgd && !o->amsgrad ? 1 : 0);
     for (int i = 0; i < n_state; i++) {
         o->state[i] = gg_alloc_aligned(len * sizeof(gg_real), err);
@@ -47,12 +55,50 @@ gg_status gg_optim_new(const gg_config *c, size_t len, gg_optim **out, gg_error 
 void gg_optim_free(gg_optim *o) {
     if (!o) return;
     for (int i = 0; i < GG_OPTIM_MAX_STATE; i++) free(o->state[i]);
+    free(o->partial);
     free(o);
 }
 
 void gg_optim_step(gg_optim *o, gg_real *p, const gg_real *g, gg_real gscale) {
+    size_t off = 0;
+    gg_segments all = {.n = 1, .off = &off, .len = &o->len};
+    double w2, d2;
+    gg_optim_step_segments(o, p, g, gscale, &all, &w2, &d2);
+}
+
+/* One parallel region: each thread takes its static share of every
+ * segment, so the work splits evenly whatever the parameter sizes, and the
+ * partial sums are added in thread order, the same at every rerun. */
+void gg_optim_step_segments(gg_optim *o, gg_real *p, const gg_real *g, gg_real gscale,
+                            const gg_segments *seg, double *w2, double *d2) {
     o->t++;
-    o->def->step(o, p, g, gscale);
+    int threads = omp_get_max_threads();
+    if (threads > o->max_threads) threads = o->max_threads;
+    if (o->len < GG_PAR_MIN) threads = 1;
+    int nseg = seg->n < GG_OPTIM_MAX_SEGS ? seg->n : GG_OPTIM_MAX_SEGS;
+    int team = 1;
+#pragma omp parallel num_threads(threads)
+    {
+        int T = omp_get_num_threads(), id = omp_get_thread_num();
+#pragma omp single
+        team = T;
+        double *part = o->partial + (size_t)id * 2 * GG_OPTIM_MAX_SEGS;
+        for (int s = 0; s < nseg; s++) {
+            /* Shares rounded to 16 elements keep vector loads aligned. */
+            size_t n = seg->len[s], per = ((n + (size_t)T - 1) / (size_t)T + 15) & ~(size_t)15;
+            size_t lo = (size_t)id * per < n ? (size_t)id * per : n;
+            size_t hi = lo + per < n ? lo + per : n;
+            o->def->range(o, p, g, gscale, seg->off[s] + lo, seg->off[s] + hi, &part[2 * s],
+                          &part[2 * s + 1]);
+        }
+    }
+    for (int s = 0; s < nseg; s++) {
+        w2[s] = d2[s] = 0;
+        for (int id = 0; id < team; id++) {
+            w2[s] += o->partial[(size_t)id * 2 * GG_OPTIM_MAX_SEGS + 2 * s];
+            d2[s] += o->partial[(size_t)id * 2 * GG_OPTIM_MAX_SEGS + 2 * s + 1];
+        }
+    }
 }
 
 void gg_optim_copy_state(gg_optim *dst, const gg_optim *src) {

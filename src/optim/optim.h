@@ -16,7 +16,11 @@ typedef struct gg_optim_def {
     const char *name;
     int n_state;
     const char *state_names[GG_OPTIM_MAX_STATE];
-    void (*step)(gg_optim *o, gg_real *p, const gg_real *g, gg_real gscale);
+    /* Updates elements [lo, hi) of the flat blocks (p, g and the state
+     * alike) from gscale * g and returns, for the
+     * monitor, the sums of p^2 before and of (delta p)^2 over them. */
+    void (*range)(const gg_optim *o, gg_real *p, const gg_real *g, gg_real gscale, size_t lo,
+                  size_t hi, double *w2, double *d2);
 } gg_optim_def;
 
 struct gg_optim {
@@ -30,7 +34,16 @@ struct gg_optim {
     int64_t t;        /* updates applied */
     size_t len;
     gg_real *state[GG_OPTIM_MAX_STATE]; /* owned flat blocks, len each */
+    int max_threads;         /* team size the partial sums were sized for */
+    double *partial;         /* owned: [max_threads][2 * GG_OPTIM_MAX_SEGS] */
 };
+
+/* The parameters as segments of the flat block, for per-parameter sums. */
+#define GG_OPTIM_MAX_SEGS 256
+typedef struct gg_segments {
+    int n;
+    const size_t *off, *len;
+} gg_segments;
 
 extern const gg_optim_def gg_optim_sgd, gg_optim_adam, gg_optim_adamw;
 
@@ -39,6 +52,11 @@ void gg_optim_free(gg_optim *o);
 /* Applies one update to p from gscale * g (gscale: the clip coefficient,
  * fused here to save a pass over the gradient); t counts it. */
 void gg_optim_step(gg_optim *o, gg_real *p, const gg_real *g, gg_real gscale);
+/* The same update, parameter by parameter, also returning per segment
+ * ||p||^2 before the update (w2) and ||delta p||^2 (d2), summed in a fixed
+ * order. Elements outside every segment (padding) are not touched. */
+void gg_optim_step_segments(gg_optim *o, gg_real *p, const gg_real *g, gg_real gscale,
+                            const gg_segments *seg, double *w2, double *d2);
 /* Copies state (t and every block) from src; both from the same config. */
 void gg_optim_copy_state(gg_optim *dst, const gg_optim *src);
 

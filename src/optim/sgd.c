@@ -1,37 +1,47 @@
 /* SGD with optional L2 weight decay, momentum (buffer = g on the first
  * step, then mu buf + (1 - dampening) g) and Nesterov, as torch.optim.SGD. */
-#include "graph/graph.h"
 #include "optim/optim.h"
 
-/* Three branch-free loops: plain, momentum (first step: buffer = d), and
- * Nesterov; weight decay off is an addition of 0 * p. */
-static void sgd_step(gg_optim *o, gg_real *p, const gg_real *g, gg_real k) {
+/* Elements [lo, hi): three branch-free loops (plain, momentum, Nesterov);
+ * weight decay off is an addition of 0 * p. Each also sums ||p||^2 before
+ * and ||delta p||^2 for the monitor, free in a memory-bound loop. */
+static void sgd_range(const gg_optim *o, gg_real *restrict p, const gg_real *restrict g,
+                      gg_real k, size_t lo, size_t hi, double *w2_out, double *d2_out) {
     const gg_real lr = (gg_real)o->lr, wd = (gg_real)o->weight_decay;
     const gg_real mu = (gg_real)o->momentum, damp = (gg_real)(1 - o->dampening);
     /* On the first step the buffer takes d itself: buf * 0 + 1 * d. */
     const gg_real keep = o->t == 1 ? 0 : mu, take = o->t == 1 ? 1 : damp;
-    gg_real *restrict buf = o->state[0], *restrict pp = p;
-    const gg_real *restrict gg = g;
-    size_t len = o->len;
+    gg_real *restrict buf = o->state[0];
+    double w2 = 0, d2 = 0;
     if (o->momentum == 0) {
-#pragma omp parallel for simd schedule(static) if (len >= GG_PAR_MIN)
-        for (size_t i = 0; i < len; i++) pp[i] += -lr * (gg[i] * k + wd * pp[i]);
+#pragma omp simd reduction(+ : w2, d2)
+        for (size_t i = lo; i < hi; i++) {
+            gg_real old = p[i], delta = -lr * (g[i] * k + wd * old);
+            p[i] = old + delta;
+            w2 += (double)old * old, d2 += (double)delta * delta;
+        }
     } else if (!o->nesterov) {
-#pragma omp parallel for simd schedule(static) if (len >= GG_PAR_MIN)
-        for (size_t i = 0; i < len; i++) {
-            gg_real d = gg[i] * k + wd * pp[i];
+#pragma omp simd reduction(+ : w2, d2)
+        for (size_t i = lo; i < hi; i++) {
+            gg_real old = p[i], d = g[i] * k + wd * old;
             buf[i] = buf[i] * keep + take * d;
-            pp[i] += -lr * buf[i];
+            gg_real delta = -lr * buf[i];
+            p[i] = old + delta;
+            w2 += (double)old * old, d2 += (double)delta * delta;
         }
     } else {
-#pragma omp parallel for simd schedule(static) if (len >= GG_PAR_MIN)
-        for (size_t i = 0; i < len; i++) {
-            gg_real d = gg[i] * k + wd * pp[i];
+#pragma omp simd reduction(+ : w2, d2)
+        for (size_t i = lo; i < hi; i++) {
+            gg_real old = p[i], d = g[i] * k + wd * old;
             buf[i] = buf[i] * keep + take * d;
-            pp[i] += -lr * (d + mu * buf[i]);
+            gg_real delta = -lr * (d + mu * buf[i]);
+            p[i] = old + delta;
+            w2 += (double)old * old, d2 += (double)delta * delta;
         }
     }
+    *w2_out = w2;
+    *d2_out = d2;
 }
 
 const gg_optim_def gg_optim_sgd = {.name = "sgd", .n_state = 1,
-                                   .state_names = {"momentum_buffer"}, .step = sgd_step};
+                                   .state_names = {"momentum_buffer"}, .range = sgd_range};

@@ -201,9 +201,8 @@ gg_status gg_trainer_step(gg_trainer *t, gg_step_info *info, gg_error *err) {
                        gg_schedule_lr(&t->sched, t->step));
     }
     info->lr = gg_schedule_lr(&t->sched, t->step) * gg_recover_lr_factor(t);
-    bool monitor = c->guard.monitor.every > 0 && step % c->guard.monitor.every == 0;
+    bool monitor = guard && c->guard.monitor.every > 0;
     if (apply) {
-        if (monitor) gg_guard_monitor_before(gd);
         t->opt->lr = info->lr;
         double mom = gg_schedule_momentum(&t->sched, t->step);
         info->momentum = mom;
@@ -211,14 +210,14 @@ gg_status gg_trainer_step(gg_trainer *t, gg_step_info *info, gg_error *err) {
             if (t->opt->kind == GG_OPTIM_ADAM || t->opt->kind == GG_OPTIM_ADAMW) t->opt->beta1 = mom;
             else t->opt->momentum = mom;
         }
-        gg_optim_step(t->opt, g->param, g->grad, fused);
-        if (monitor) gg_guard_monitor_after(gd);
+        gg_optim_step_segments(t->opt, g->param, g->grad, fused, &gd->segs, gd->w2, gd->d2);
         if (guard && c->guard.recover.enabled) gg_recover_good_step(t);
     } else {
         gd->skips++;
         gg_guard_event(gd, step, "skip", "update skipped (loss %g, gradient norm %g)", info->loss,
                        info->grad_norm);
     }
+    if (monitor) gg_guard_monitor(gd, apply);
     info->skipped = !apply;
     t->step = step;
     t->pos += (size_t)n;
