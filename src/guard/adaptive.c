@@ -10,8 +10,7 @@
 #include "guard/guard.h"
 #include "io/config.h"
 
-/* k-th smallest of v[0..n-1] (Hoare's selection; v is reordered). */
-static double select_kth(double *v, int n, int k) {
+double gg_select_kth(double *v, int n, int k) {
     int lo = 0, hi = n - 1;
     while (lo < hi) {
         double pivot = v[(lo + hi) / 2];
@@ -36,9 +35,9 @@ static double select_kth(double *v, int n, int k) {
 static double percentile(double *v, int n, double p) {
     double rank = p / 100 * (n - 1);
     int k = (int)floor(rank);
-    double a = select_kth(v, n, k);
+    double a = gg_select_kth(v, n, k);
     if (k + 1 >= n) return a;
-    double b = select_kth(v, n, k + 1);
+    double b = gg_select_kth(v, n, k + 1);
     return a + (b - a) * (rank - k);
 }
 

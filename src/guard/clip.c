@@ -3,6 +3,7 @@
  * double and rescale by max |g| when the sum of squares would overflow,
  * so 1e20-sized but finite gradients are clipped correctly, not zeroed. */
 #include <math.h>
+#include <omp.h>
 #include "guard/clip.h"
 
 #define CHUNKS 16
@@ -139,4 +140,51 @@ double gg_clip_value(gg_real *x, size_t len, double v) {
         x[i] = x[i] > hi ? hi : (x[i] < lo ? lo : x[i]);
     }
     return 1 - (double)clipped / (double)(len ? len : 1);
+}
+
+void gg_grad_stats_segments(const gg_real *x, const gg_segments *seg, double *partial,
+                            int max_threads, double *sq, double *max_abs, size_t *nonfinite) {
+    int threads = omp_get_max_threads() < max_threads ? omp_get_max_threads() : max_threads;
+    size_t total = 0;
+    for (int s = 0; s < seg->n; s++) total += seg->len[s];
+    if (total < GG_PAR_MIN) threads = 1;
+    int team = 1;
+#pragma omp parallel num_threads(threads)
+    {
+        int T = omp_get_num_threads(), id = omp_get_thread_num();
+#pragma omp single
+        team = T;
+        double *part = partial + (size_t)id * 2 * (size_t)seg->n;
+        for (int s = 0; s < seg->n; s++) {
+            size_t n = seg->len[s], per = ((n + (size_t)T - 1) / (size_t)T + 15) & ~(size_t)15;
+            size_t lo = (size_t)id * per < n ? (size_t)id * per : n, hi = lo + per < n ? lo + per : n;
+            const gg_real *v = x + seg->off[s];
+            double q = 0;
+            gg_real m = 0;
+#pragma omp simd reduction(+ : q) reduction(max : m)
+            for (size_t i = lo; i < hi; i++) {
+                q += (double)v[i] * (double)v[i];
+                gg_real a = v[i] < 0 ? -v[i] : v[i];
+                m = a > m ? a : m;
+            }
+            part[2 * s] = q;
+            part[2 * s + 1] = m;
+        }
+    }
+    for (int s = 0; s < seg->n; s++) {
+        sq[s] = max_abs[s] = 0;
+        for (int id = 0; id < team; id++) {
+            const double *part = partial + (size_t)id * 2 * (size_t)seg->n;
+            sq[s] += part[2 * s];
+            max_abs[s] = part[2 * s + 1] > max_abs[s] ? part[2 * s + 1] : max_abs[s];
+        }
+        nonfinite[s] = 0;
+        if (!isfinite(sq[s])) {
+            gg_grad_stats st;
+            gg_grad_stats_compute(x + seg->off[s], seg->len[s], 2, &st);
+            sq[s] = st.norm * st.norm; /* NaN with non-finite elements, Inf on overflow */
+            max_abs[s] = st.max_abs;
+            nonfinite[s] = st.nonfinite;
+        }
+    }
 }

@@ -5,6 +5,7 @@
 #define GG_CLIP_H
 
 #include "graph/graph.h"
+#include "optim/optim.h"
 
 typedef struct gg_grad_stats {
     double norm;      /* the p-norm asked for (L2 by default), overflow-safe */
@@ -15,6 +16,14 @@ typedef struct gg_grad_stats {
 /* p-norm of x[0..len-1]; p = INFINITY gives max |x|. */
 void gg_grad_stats_compute(const gg_real *x, size_t len, double p, gg_grad_stats *out);
 void gg_scale(gg_real *x, size_t len, gg_real k);
+
+/* Squared L2 norm and max |x| of every segment of x, in one parallel
+ * region (each thread a static share of each segment, partials added in
+ * thread order). partial holds 2 * threads * seg->n doubles. A segment
+ * whose sum is not finite (NaN, Inf or overflow) is redone by
+ * gg_grad_stats_compute, which also counts its non-finite elements. */
+void gg_grad_stats_segments(const gg_real *x, const gg_segments *seg, double *partial,
+                            int max_threads, double *sq, double *max_abs, size_t *nonfinite);
 
 /* torch.nn.utils.clip_grad_norm_: coef = max_norm / (total + 1e-6), clamped
  * to 1. The caller applies it (the optimiser fuses it into its pass). */

@@ -3,6 +3,7 @@
  * deviation of a window of past finite values: one spike barely moves the
  * median, so it cannot mask the next, and NaNs never enter the window. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,15 +24,10 @@ void gg_window_push(gg_window *w, double x) {
     if (w->n < w->cap) w->n++;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median of n values, sorting them in place (n is a window: small). */
+/* Median of n values by selection, O(n); v is reordered. */
 static double median_of(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    double hi = gg_select_kth(v, n, n / 2);
+    return n % 2 ? hi : 0.5 * (gg_select_kth(v, n, n / 2 - 1) + hi);
 }
 
 bool gg_window_stats(const gg_window *w, double *scratch, double *median, double *mad) {
@@ -102,7 +98,9 @@ gg_status gg_guard_new(gg_guard *gd, const gg_config *c, gg_graph *g, gg_error *
     gd->seg_len = gg_alloc(np * sizeof *gd->seg_len, err);
     gd->w2 = gg_alloc(np * sizeof *gd->w2, err);
     gd->d2 = gg_alloc(np * sizeof *gd->d2, err);
-    gd->alive = gg_alloc(max_units, err);
+    gd->alive = gg_alloc(max_units * sizeof *gd->alive, err);
+    gd->max_threads = omp_get_max_threads();
+    gd->partial = gg_alloc((size_t)gd->max_threads * 2 * np * sizeof *gd->partial, err);
     gd->agc_skip = gg_alloc(np * sizeof *gd->agc_skip, err);
     gd->autoclip = gg_alloc((size_t)hist * sizeof *gd->autoclip, err);
     gd->z_warm = gg_alloc((size_t)warm * sizeof *gd->z_warm, err);
@@ -114,7 +112,7 @@ gg_status gg_guard_new(gg_guard *gd, const gg_config *c, gg_graph *g, gg_error *
     gd->sq_recent = gg_alloc(np * sizeof *gd->sq_recent, err);
     if (!gd->param_sq || !gd->agc_skip || !gd->autoclip || !gd->z_warm || !gd->scratch ||
         !gd->pstats || !gd->lstats || !gd->act_nodes || !gd->param_gmax || !gd->param_nf ||
-        !gd->seg_off || !gd->seg_len || !gd->w2 || !gd->d2 || !gd->alive || !gd->sq_first ||
+        !gd->seg_off || !gd->seg_len || !gd->w2 || !gd->d2 || !gd->alive || !gd->partial || !gd->sq_first ||
         !gd->sq_recent || window_new(&gd->loss_w, win, err) || window_new(&gd->norm_w, win, err)) {
         gg_guard_free(gd);
         return GG_ERR_NOMEM;
@@ -162,6 +160,7 @@ void gg_guard_free(gg_guard *gd) {
     free(gd->w2);
     free(gd->d2);
     free(gd->alive);
+    free(gd->partial);
     free(gd->sq_first);
     free(gd->sq_recent);
     free(gd->loss_w.v);
@@ -173,14 +172,10 @@ double gg_guard_measure(gg_guard *gd, size_t *nonfinite) {
     const gg_graph *g = gd->g;
     double total = 0;
     *nonfinite = 0;
+    gg_grad_stats_segments(g->grad, &gd->segs, gd->partial, gd->max_threads, gd->param_sq,
+                           gd->param_gmax, gd->param_nf);
     for (int i = 0; i < g->n_params; i++) {
-        const gg_tensor *t = g->params[i]->out;
-        gg_grad_stats st;
-        gg_grad_stats_compute(t->dx, t->len, 2, &st);
-        gd->param_sq[i] = st.norm * st.norm;
-        gd->param_gmax[i] = st.max_abs;
-        gd->param_nf[i] = st.nonfinite;
-        *nonfinite += st.nonfinite;
+        *nonfinite += gd->param_nf[i];
         total += gd->param_sq[i];
     }
     if (!isfinite(total) && *nonfinite == 0) {

@@ -18,6 +18,9 @@ typedef struct gg_window {
     int cap, n, pos;
 } gg_window;
 
+/* The k-th smallest of v[0..n-1] (Hoare's selection; v is reordered). */
+double gg_select_kth(double *v, int n, int k);
+
 /* Robust statistics of the window, the value under test not included. */
 bool gg_window_stats(const gg_window *w, double *scratch, double *median, double *mad);
 void gg_window_push(gg_window *w, double x);
@@ -39,7 +42,9 @@ typedef struct gg_guard {
     size_t *seg_off, *seg_len; /* owned: parameters as segments of the flat block */
     gg_segments segs;
     double *w2, *d2;      /* owned: ||w||^2 before and ||delta w||^2 of the last update */
-    unsigned char *alive; /* owned: per-unit flags for the dead-ReLU count */
+    uint32_t *alive;      /* owned: per-unit flags for the dead-ReLU count */
+    double *partial;      /* owned: per-thread partial sums for the norm pass */
+    int max_threads;
     /* adaptive clipping */
     bool *agc_skip;       /* owned: parameters AGC leaves alone */
     double *autoclip;     /* owned: ring of clip.history past norms */

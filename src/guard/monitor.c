@@ -30,13 +30,25 @@ static void layer_stats(gg_guard *gd, int k) {
         return;
     }
     /* ReLU family: a unit is dead on this batch when no sample activates it;
-     * rows are OR-ed into per-unit flags, a contiguous pass. */
-    unsigned char *alive = gd->alive;
-    memset(alive, 0, U);
+     * rows are OR-ed into per-unit flags, a contiguous pass. ReLU outputs
+     * are +0 or positive, so their raw bits are non-zero exactly when the
+     * unit fired: an integer OR, no comparison. */
+    uint32_t *alive = gd->alive;
+    memset(alive, 0, U * sizeof *alive);
+    bool relu = strcmp(kind, "relu") == 0;
     for (size_t i = 0; i < N; i++) {
         const gg_real *row = x + i * U;
+        if (relu && sizeof(gg_real) == sizeof(uint32_t)) {
 #pragma omp simd
-        for (size_t u = 0; u < U; u++) alive[u] |= row[u] > 0;
+            for (size_t u = 0; u < U; u++) {
+                uint32_t bits; /* memcpy: the aliasing-safe way to read the bits */
+                memcpy(&bits, &row[u], sizeof bits);
+                alive[u] |= bits;
+            }
+        } else {
+#pragma omp simd
+            for (size_t u = 0; u < U; u++) alive[u] |= row[u] > 0;
+        }
     }
     size_t dead = 0;
     for (size_t u = 0; u < U; u++) dead += !alive[u];
