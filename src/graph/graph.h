@@ -100,7 +100,22 @@ const char *gg_shape_text(const gg_tensor *t, char *buf, size_t cap);
 /* Parameter initialisation (src/layers/init.c). */
 void gg_init_param(gg_node *p, gg_rng *r);
 
-/* Threads below which element-wise loops stay serial. */
+/* Elements below which element-wise loops stay serial. */
 #define GG_PAR_MIN 32768
+
+/* GG_EACH(len, stmt): stmt for every i in [0, len), vectorised, and split
+ * across threads only from GG_PAR_MIN elements up. Small tensors get a
+ * plain simd loop: GCC does not vectorise the serial fallback of
+ * `parallel for simd ... if()`, which cost a quarter of an MLP step. */
+#define GG_EACH(len, ...)                                                         \
+    do {                                                                          \
+        if ((len) < GG_PAR_MIN) {                                                 \
+            _Pragma("omp simd") for (size_t i = 0; i < (len); i++) __VA_ARGS__;   \
+        } else {                                                                  \
+            _Pragma("omp parallel for simd schedule(static)") for (size_t i = 0;  \
+                                                                   i < (len); i++) \
+                __VA_ARGS__;                                                      \
+        }                                                                         \
+    } while (0)
 
 #endif

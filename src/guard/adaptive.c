@@ -129,17 +129,27 @@ gg_real gg_guard_clip(gg_guard *gd, int64_t step, double norm, double *coef) {
         break;
     }
     case GG_CLIP_MODE_AUTOCLIP:
+        /* The reference calls clip_grad_norm_(params, threshold): torch's
+         * factor, which is a hair below 1 even at the threshold itself. */
         thr = autoclip_threshold(gd, norm);
         *coef = gg_clip_global_coef(norm, thr);
         fused = (gg_real)*coef;
         break;
     case GG_CLIP_MODE_ZCLIP:
         thr = zclip_threshold(gd, norm);
-        if (!isnan(thr)) *coef = gg_clip_global_coef(norm, thr);
+        if (!isnan(thr) && norm > thr) *coef = gg_clip_global_coef(norm, thr);
         fused = (gg_real)*coef;
         break;
     }
-    if (*coef < 1) {
+    if (fused < 1 && (double)fused < 1e-30) {
+        /* A factor this small would be a denormal gg_real with few
+         * significant bits: apply it as two factors of full precision. */
+        double half = sqrt(*coef);
+        gg_scale(g->grad, g->param_len, (gg_real)half);
+        gg_scale(g->grad, g->param_len, (gg_real)(*coef / half));
+        fused = 1;
+    }
+    if (*coef < 1) { /* every factor applied is an event, even AutoClip's 1 - 1e-7 */
         gd->clips++;
         if (isnan(thr))
             gg_guard_event(gd, step, "clip", "%s clipping scaled gradients by %.3g (at least)",

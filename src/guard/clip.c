@@ -106,10 +106,7 @@ void gg_grad_stats_compute(const gg_real *x, size_t len, double p, gg_grad_stats
     if (out->nonfinite) out->norm = NAN;
 }
 
-void gg_scale(gg_real *x, size_t len, gg_real k) {
-#pragma omp parallel for simd schedule(static) if (len >= GG_PAR_MIN)
-    for (size_t i = 0; i < len; i++) x[i] *= k;
-}
+void gg_scale(gg_real *x, size_t len, gg_real k) { GG_EACH(len, x[i] *= k); }
 
 double gg_clip_global_coef(double total_norm, double max_norm) {
     double coef = max_norm / (total_norm + 1e-6);

@@ -20,13 +20,18 @@ void gg_guard_record(gg_guard *gd, int64_t step, double loss, double norm) {
                                                 : (1 - a) * gd->sq_recent[i] + a * gd->param_sq[i];
         }
         gd->first_n++;
-        /* Growth within the window: this norm over the smallest before it. */
-        int64_t n = gd->norm_ring_n < GG_DIAG_WINDOW ? gd->norm_ring_n : GG_DIAG_WINDOW;
-        double lo = INFINITY;
-        for (int64_t k = 0; k < n; k++) lo = fmin(lo, gd->norm_ring[k]);
-        if (n > 0 && lo > 0 && norm / lo > gd->explode_ratio) {
-            gd->explode_ratio = norm / lo;
-            gd->explode_step = step;
+        /* Growth within the window: this norm over the median of the ones
+         * before it (the smallest would make one quiet batch look like an
+         * explosion after it). */
+        int n = (int)(gd->norm_ring_n < GG_DIAG_WINDOW ? gd->norm_ring_n : GG_DIAG_WINDOW);
+        if (n >= GG_DIAG_WINDOW / 5) {
+            double v[GG_DIAG_WINDOW];
+            memcpy(v, gd->norm_ring, (size_t)n * sizeof *v);
+            double med = gg_select_kth(v, n, n / 2);
+            if (med > 0 && norm / med > gd->explode_ratio) {
+                gd->explode_ratio = norm / med;
+                gd->explode_step = step;
+            }
         }
         gd->norm_ring[gd->norm_ring_n++ % GG_DIAG_WINDOW] = norm;
     }
@@ -92,8 +97,8 @@ static void vanishing(const gg_guard *gd, finding_sink *f) {
 
 static void exploding(const gg_guard *gd, finding_sink *f) {
     if (gd->explode_ratio >= 100)
-        say(f, "exploding gradients: the global gradient norm grew %.0fx within %d steps, up to step "
-               "%lld. Remedies: clipping (guard.clip.mode: global_norm), a lower learning rate, "
+        say(f, "exploding gradients: the global gradient norm reached %.0fx the median of the %d "
+               "steps before it, at step %lld. Remedies: clipping (guard.clip.mode: global_norm), a lower learning rate, "
                "warm-up, He/Xavier init, batch norm", gd->explode_ratio, GG_DIAG_WINDOW,
             (long long)gd->explode_step);
 }

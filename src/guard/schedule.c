@@ -85,13 +85,19 @@ static double main_lr(const gg_schedule *s, int64_t t) {
     case GG_SCHED_COSINE: {
         double tc = (double)t, ti;
         if (c->restart_steps > 0) { /* CosineAnnealingWarmRestarts */
-            ti = (double)c->restart_steps;
-            if (c->restart_mult == 1) tc = fmod(tc, ti);
-            else {
-                double k = floor(log(tc / ti * (c->restart_mult - 1) + 1) / log(c->restart_mult));
-                tc -= ti * (pow(c->restart_mult, k) - 1) / (c->restart_mult - 1);
-                ti *= pow(c->restart_mult, k);
+            /* Walk the cycles in integers, as torch does: a closed form with
+             * log() lands a hair below a restart and misses it. */
+            int64_t cur = t, len = c->restart_steps;
+            if (c->restart_mult == 1) {
+                cur %= len;
+            } else {
+                while (cur >= len) {
+                    cur -= len;
+                    len = (int64_t)((double)len * c->restart_mult);
+                }
             }
+            tc = (double)cur;
+            ti = (double)len;
         } else {
             ti = main_length(s);
             tc = fmin(tc, ti);

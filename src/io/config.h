@@ -168,7 +168,7 @@ struct gg_config {
             int history;       /* autoclip window 1000 */
             double z_threshold; /* zclip 2.5 */
             double z_alpha;     /* zclip EMA factor 0.97 */
-            int warmup;         /* autoclip/zclip steps before clipping, 25 */
+            int warmup;         /* zclip: norms collected before clipping starts, 25 */
         } clip;
         gg_nonfinite_policy nonfinite; /* skip */
         struct {

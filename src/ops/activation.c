@@ -5,24 +5,22 @@
 #include <tgmath.h>
 #include "ops/ops.h"
 
-#define EACH(len) _Pragma("omp parallel for simd schedule(static) if (len >= GG_PAR_MIN)") \
-    for (size_t i = 0; i < (len); i++)
 
 /* sigmoid: y = 1 / (1 + e^-x), written so exp never overflows; dy/dx = y (1 - y). */
 static void sigmoid_forward(gg_node *n) {
     const gg_real *x = n->in[0]->x;
     gg_real *y = n->out->x;
     size_t len = n->out->len;
-    EACH(len) {
+    GG_EACH(len, {
         gg_real e = exp(-fabs(x[i]));
         y[i] = x[i] >= 0 ? 1 / (1 + e) : e / (1 + e);
-    }
+    });
 }
 static void sigmoid_backward(gg_node *n) {
-    const gg_real *y = n->out->x, *dy = n->out->dx;
-    gg_real *dx = n->in[0]->dx;
+    const gg_real *restrict y = n->out->x, *restrict dy = n->out->dx;
+    gg_real *restrict dx = n->in[0]->dx;
     size_t len = n->out->len;
-    EACH(len) dx[i] += dy[i] * y[i] * (1 - y[i]);
+    GG_EACH(len, dx[i] += dy[i] * y[i] * (1 - y[i]));
 }
 
 /* tanh: dy/dx = 1 - y^2. */
@@ -30,13 +28,13 @@ static void tanh_forward(gg_node *n) {
     const gg_real *x = n->in[0]->x;
     gg_real *y = n->out->x;
     size_t len = n->out->len;
-    EACH(len) y[i] = tanh(x[i]);
+    GG_EACH(len, y[i] = tanh(x[i]));
 }
 static void tanh_backward(gg_node *n) {
-    const gg_real *y = n->out->x, *dy = n->out->dx;
-    gg_real *dx = n->in[0]->dx;
+    const gg_real *restrict y = n->out->x, *restrict dy = n->out->dx;
+    gg_real *restrict dx = n->in[0]->dx;
     size_t len = n->out->len;
-    EACH(len) dx[i] += dy[i] * (1 - y[i] * y[i]);
+    GG_EACH(len, dx[i] += dy[i] * (1 - y[i] * y[i]));
 }
 
 /* relu: y = max(x, 0); the gradient is 0 at x = 0, as in PyTorch. */
@@ -44,13 +42,13 @@ static void relu_forward(gg_node *n) {
     const gg_real *x = n->in[0]->x;
     gg_real *y = n->out->x;
     size_t len = n->out->len;
-    EACH(len) y[i] = x[i] > 0 ? x[i] : 0;
+    GG_EACH(len, y[i] = x[i] > 0 ? x[i] : 0);
 }
 static void relu_backward(gg_node *n) {
-    const gg_real *y = n->out->x, *dy = n->out->dx;
-    gg_real *dx = n->in[0]->dx;
+    const gg_real *restrict y = n->out->x, *restrict dy = n->out->dx;
+    gg_real *restrict dx = n->in[0]->dx;
     size_t len = n->out->len;
-    EACH(len) dx[i] += y[i] > 0 ? dy[i] : 0;
+    GG_EACH(len, dx[i] += y[i] > 0 ? dy[i] : 0);
 }
 
 /* leaky_relu: y = x for x > 0, slope x otherwise. attr[0] = slope. */
@@ -58,13 +56,13 @@ static void leaky_relu_forward(gg_node *n) {
     const gg_real *x = n->in[0]->x;
     gg_real *y = n->out->x, s = (gg_real)n->attr[0];
     size_t len = n->out->len;
-    EACH(len) y[i] = x[i] > 0 ? x[i] : s * x[i];
+    GG_EACH(len, y[i] = x[i] > 0 ? x[i] : s * x[i]);
 }
 static void leaky_relu_backward(gg_node *n) {
     const gg_real *x = n->in[0]->x, *dy = n->out->dx;
     gg_real *dx = n->in[0]->dx, s = (gg_real)n->attr[0];
     size_t len = n->out->len;
-    EACH(len) dx[i] += x[i] > 0 ? dy[i] : s * dy[i];
+    GG_EACH(len, dx[i] += x[i] > 0 ? dy[i] : s * dy[i]);
 }
 
 /* elu: y = x for x > 0, alpha (e^x - 1) otherwise (expm1 keeps small x exact);
@@ -73,13 +71,13 @@ static void elu_forward(gg_node *n) {
     const gg_real *x = n->in[0]->x;
     gg_real *y = n->out->x, a = (gg_real)n->attr[0];
     size_t len = n->out->len;
-    EACH(len) y[i] = x[i] > 0 ? x[i] : a * expm1(x[i]);
+    GG_EACH(len, y[i] = x[i] > 0 ? x[i] : a * expm1(x[i]));
 }
 static void elu_backward(gg_node *n) {
     const gg_real *x = n->in[0]->x, *y = n->out->x, *dy = n->out->dx;
     gg_real *dx = n->in[0]->dx, a = (gg_real)n->attr[0];
     size_t len = n->out->len;
-    EACH(len) dx[i] += x[i] > 0 ? dy[i] : dy[i] * (y[i] + a);
+    GG_EACH(len, dx[i] += x[i] > 0 ? dy[i] : dy[i] * (y[i] + a));
 }
 
 /* softmax over the last dimension: subtract the row max so exp cannot

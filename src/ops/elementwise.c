@@ -17,11 +17,10 @@ static gg_status add_shape(gg_node *n, gg_error *err) {
 }
 
 static void add_forward(gg_node *n) {
-    const gg_real *a = n->in[0]->x, *b = n->in[1]->x;
-    gg_real *y = n->out->x;
+    const gg_real *restrict a = n->in[0]->x, *restrict b = n->in[1]->x;
+    gg_real *restrict y = n->out->x;
     size_t len = n->out->len;
-#pragma omp parallel for simd schedule(static) if (len >= GG_PAR_MIN)
-    for (size_t i = 0; i < len; i++) y[i] = a[i] + b[i];
+    GG_EACH(len, y[i] = a[i] + b[i]);
 }
 
 static void add_backward(gg_node *n) {
@@ -30,8 +29,7 @@ static void add_backward(gg_node *n) {
     for (int k = 0; k < 2; k++) {
         gg_real *dx = n->in[k]->dx;
         if (!dx) continue;
-#pragma omp parallel for simd schedule(static) if (len >= GG_PAR_MIN)
-        for (size_t i = 0; i < len; i++) dx[i] += dy[i];
+        GG_EACH(len, dx[i] += dy[i]); /* a + a: dx is read-modify-written, no restrict */
     }
 }
 
@@ -43,12 +41,11 @@ static void identity_forward(gg_node *n) {
 }
 
 static void identity_backward(gg_node *n) {
-    const gg_real *dy = n->out->dx;
-    gg_real *dx = n->in[0]->dx;
+    const gg_real *restrict dy = n->out->dx;
+    gg_real *restrict dx = n->in[0]->dx;
     size_t len = n->out->len;
     if (!dx) return;
-#pragma omp parallel for simd schedule(static) if (len >= GG_PAR_MIN)
-    for (size_t i = 0; i < len; i++) dx[i] += dy[i];
+    GG_EACH(len, dx[i] += dy[i]);
 }
 
 const gg_op_def gg_op_identity = {.name = "identity", .n_in = 1, .shape = gg_shape_same,

@@ -74,10 +74,7 @@ static const gg_node *first_nonfinite(const gg_graph *g) {
     return NULL;
 }
 
-static void zero_nonfinite(gg_real *x, size_t len) {
-#pragma omp parallel for simd schedule(static) if (len >= GG_PAR_MIN)
-    for (size_t i = 0; i < len; i++) x[i] = isfinite(x[i]) ? x[i] : 0;
-}
+static void zero_nonfinite(gg_real *x, size_t len) { GG_EACH(len, x[i] = isfinite(x[i]) ? x[i] : 0); }
 
 /* Where a non-finite value came from: the parameter whose gradient holds
  * it, and the first op whose forward output went non-finite. */
@@ -211,7 +208,6 @@ gg_status gg_trainer_step(gg_trainer *t, gg_step_info *info, gg_error *err) {
             else t->opt->momentum = mom;
         }
         gg_optim_step_segments(t->opt, g->param, g->grad, fused, &gd->segs, gd->w2, gd->d2);
-        if (guard && c->guard.recover.enabled) gg_recover_good_step(t);
     } else {
         gd->skips++;
         gg_guard_event(gd, step, "skip", "update skipped (loss %g, gradient norm %g)", info->loss,
@@ -220,6 +216,8 @@ gg_status gg_trainer_step(gg_trainer *t, gg_step_info *info, gg_error *err) {
     if (monitor) gg_guard_monitor(gd, apply);
     info->skipped = !apply;
     t->step = step;
+    /* After the counter moves: a snapshot taken now holds step `step`. */
+    if (apply && guard && c->guard.recover.enabled) gg_recover_good_step(t);
     t->pos += (size_t)n;
     info->step = t->step;
     info->epoch = t->epoch;
