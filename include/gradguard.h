@@ -239,6 +239,16 @@ void gg_trainer_free(gg_trainer *t);
  * GG_ERR_NONFINITE (guard.nonfinite: error) naming the first parameter
  * whose gradient went non-finite; the model is left as it was. */
 gg_status gg_trainer_step(gg_trainer *t, gg_step_info *info, gg_error *err);
+/* The current epoch's running totals: mean loss over finite losses, and
+ * accuracy (NaN when not classifying); part of a checkpoint. */
+typedef struct gg_epoch_totals {
+    double loss_sum;
+    int64_t samples, finite_samples, correct;
+} gg_epoch_totals;
+const gg_epoch_totals *gg_trainer_epoch_totals(const gg_trainer *t);
+/* Steps taken in the run so far, and whole epochs done. */
+int64_t gg_trainer_step_count(const gg_trainer *t);
+int gg_trainer_epoch(const gg_trainer *t);
 /* Steps per epoch (the last batch may be smaller). */
 int64_t gg_trainer_steps_per_epoch(const gg_trainer *t);
 /* The events of the last step; valid until the next step. */
@@ -250,6 +260,14 @@ int gg_trainer_layer_stats(const gg_trainer *t, const gg_layer_stats **stats);
  * event of kind "diagnosis" naming the problem, the layer, the step, the
  * figure and the remedies. Returns how many were written. */
 int gg_trainer_diagnose(gg_trainer *t, gg_event *out, int max);
+/* Checkpoints: the whole training state (weights, optimiser state, step,
+ * epoch and position, generator, schedule and guard state, the config and
+ * CRC-32s of the data), written atomically; loading checks all of it and
+ * leaves the trainer untouched when it refuses the file. */
+gg_status gg_trainer_save(gg_trainer *t, const char *path, gg_error *err);
+gg_status gg_trainer_load(gg_trainer *t, const char *path, gg_error *err);
+/* The config a checkpoint was written with, and its step. */
+gg_status gg_checkpoint_config(const char *path, gg_config *c, int64_t *step, gg_error *err);
 /* Feeds an epoch's validation loss to reduce-on-plateau; 1 if it cut the lr. */
 int gg_trainer_end_epoch(gg_trainer *t, double val_loss);
 

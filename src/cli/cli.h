@@ -20,4 +20,14 @@ const char *cli_option(int argc, char **argv, int *i, const char *name, int *mis
 gg_status cli_mkdirs(const char *path, gg_error *err);
 double cli_now(void);
 
+/* Run-directory checkpoints (run_dir.c). */
+/* Writes DIR/checkpoint.safetensors, first renaming the previous newest
+ * (step *newest_step, -1 if none) to checkpoint-STEP, and keeps `keep`. */
+gg_status cli_checkpoint(gg_trainer *t, const char *dir, int64_t *newest_step, int keep,
+                         gg_error *err);
+/* Checkpoint files of DIR, newest first. */
+int cli_checkpoint_candidates(const char *dir, char paths[][4200], int cap);
+void cli_remove_stale_temporaries(const char *dir);
+gg_status cli_trim_metrics(const char *path, int64_t step, int epochs, gg_error *err);
+
 #endif

@@ -3,6 +3,7 @@
  * is created, then train with a progress bar (on a terminal) or plain
  * lines, writing metrics.jsonl as it goes and the model at the end. */
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 
 static const char train_usage[] =
     "usage: gradguard train [CONFIG.yaml] [--set KEY=VALUE]... [--out DIR]\n"
-    "                       [--init WEIGHTS.safetensors] [--steps N] [--threads N]\n"
+    "                       [--init WEIGHTS.safetensors] [--resume DIR] [--steps N] [--threads N]\n"
     "                       [--quiet] [--print-config]\n"
     "\n"
     "Trains the model of CONFIG (default: an MLP on Fashion-MNIST with the guard on).\n"
@@ -24,13 +25,14 @@ static const char train_usage[] =
     "                    e.g. --set optimizer.lr=0.01 --set model.layers.0.dense.units=512\n"
     "  --out DIR         run directory (default runs/<date>-<time>)\n"
     "  --init FILE       start from these weights (names and shapes are checked)\n"
+    "  --resume DIR      continue the run in DIR from its newest valid checkpoint\n"
     "  --steps N         stop when the run has taken N steps\n"
     "  --threads N       threads for kernels (default: all cores)\n"
     "  --quiet           print only the final line\n"
     "  --print-config    print the resolved config as YAML and exit\n";
 
 typedef struct train_args {
-    const char *config, *out, *init;
+    const char *config, *out, *init, *resume;
     const char *sets[256];
     int n_sets;
     long long steps;
@@ -72,9 +74,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
                 return EXIT_USAGE;
             }
             a->threads = (int)t;
-        } else if (!strcmp(argv[i], "--resume")) {
-            fprintf(stderr, "gradguard: --resume: checkpoints are not available yet (issue #6)\n");
-            return EXIT_USAGE;
+        } else if ((v = cli_option(argc, argv, &i, "--resume", &missing))) {
+            a->resume = v;
         } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
             a->quiet = 1;
         } else if (!strcmp(argv[i], "--print-config")) {
@@ -100,9 +101,24 @@ static int parse_args(int argc, char **argv, train_args *a) {
     return 0;
 }
 
-/* Default, then the file, then each --set in order. */
+/* Default, then the file, then each --set in order; for --resume, the
+ * config the run's newest readable checkpoint was written with. */
 static gg_status resolve_config(const train_args *a, gg_config *c, gg_error *err) {
     gg_status s;
+    if (a->resume) {
+        if (a->config || a->n_sets || a->init || a->out)
+            return gg_fail(err, GG_ERR_ARG, "--resume continues the run with its own config: CONFIG, "
+                                            "--set, --init and --out cannot be given with it");
+        char paths[64][4200], cfg[4300];
+        int n = cli_checkpoint_candidates(a->resume, paths, 64);
+        s = gg_fail(err, GG_ERR_DATA, "%s: no checkpoint to resume from", a->resume);
+        for (int i = 0; i < n && s != GG_OK; i++)
+            s = gg_checkpoint_config(paths[i], c, NULL, err);
+        /* Stopped before its first checkpoint: start it over with its config. */
+        snprintf(cfg, sizeof cfg, "%.4200s/config.yaml", a->resume);
+        if (n == 0 && access(cfg, F_OK) == 0) s = gg_config_load_file(c, cfg, err);
+        if (s != GG_OK) return s;
+    }
     if (a->config && (s = gg_config_load_file(c, a->config, err)) != GG_OK) return s;
     for (int i = 0; i < a->n_sets; i++) {
         const char *eq = strchr(a->sets[i], '=');
@@ -163,9 +179,34 @@ static void progress_draw(progress *p, const gg_trainer *t, const gg_step_info *
             s->lr, (int)eta / 60, (int)eta % 60);
 }
 
+/* SIGINT/SIGTERM: finish the step, write a checkpoint, stop. A second
+ * signal ends the process at once (SA_RESETHAND). */
+static volatile sig_atomic_t stop_signal;
+static void on_signal(int sig) { stop_signal = sig; }
+static void signal_setup(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static gg_status checkpoint(gg_trainer *tr, const char *out, int64_t *newest, const gg_config *c,
+                            gg_metrics *mx, double *last, gg_error *err) {
+    /* Metrics first: once a checkpoint of step S exists, every line up to S
+     * must be in the file, or a resume from S would lack them. */
+    if (fflush(mx->f) != 0)
+        return gg_fail(err, GG_ERR_IO, "%s: write failed: %s", mx->path, strerror(errno));
+    gg_status s = cli_checkpoint(tr, out, newest, c->checkpoint.keep, err);
+    if (s == GG_OK) *last = cli_now();
+    return s;
+}
+
+/* The guard's counts for the epoch summary line (the loss and accuracy
+ * totals live in the trainer, so a checkpoint carries them). */
 typedef struct epoch_totals {
-    double loss_sum;
-    size_t samples, finite_samples, correct;
     int clips, skips, spikes, rollbacks, lr_cuts, nonfinite;
 } epoch_totals;
 
@@ -216,14 +257,50 @@ static int run(const train_args *a, gg_config *c) {
     if (val && (s = gg_model_check_data(model, val, &err)) != GG_OK) goto fail;
     if (test && test->n && (s = gg_model_check_data(model, test, &err)) != GG_OK) goto fail;
 
+    int64_t newest = -1; /* step of DIR/checkpoint.safetensors */
+    if (a->resume) {
+        char paths[64][4200];
+        int n = cli_checkpoint_candidates(a->resume, paths, 64);
+        gg_error lerr = {0};
+        s = GG_ERR_DATA;
+        for (int i = 0; i < n && s != GG_OK; i++) {
+            if ((s = gg_trainer_load(tr, paths[i], &lerr)) == GG_OK) {
+                if (i == 0 && strstr(paths[i], "/checkpoint.safetensors"))
+                    newest = gg_trainer_step_count(tr);
+                if (!a->quiet)
+                    printf("resuming from %s: step %lld, epoch %d\n", paths[i],
+                           (long long)gg_trainer_step_count(tr), gg_trainer_epoch(tr) + 1);
+                break;
+            }
+            /* Out of the way, so rotation can never keep it over a good one. */
+            char aside[4300];
+            snprintf(aside, sizeof aside, "%.4200s.corrupt", paths[i]);
+            rename(paths[i], aside);
+            fprintf(stderr, "gradguard: warning: skipping %s (renamed to %s): %s\n", paths[i], aside,
+                    lerr.msg);
+        }
+        if (n > 0 && s != GG_OK) {
+            s = gg_fail(&err, GG_ERR_DATA, "%s: none of its %d checkpoints could be loaded", a->resume, n);
+            goto fail;
+        }
+        if (n == 0 && !a->quiet) printf("no checkpoint in %s yet: starting the run over\n", a->resume);
+    }
+
     /* Everything checked: now the run directory. */
-    if (a->out) snprintf(out, sizeof out, "%s", a->out);
+    if (a->resume) snprintf(out, sizeof out, "%s", a->resume);
+    else if (a->out) snprintf(out, sizeof out, "%s", a->out);
     else default_out(out, sizeof out);
     if ((s = cli_mkdirs(out, &err)) != GG_OK) goto fail;
+    if (a->resume) cli_remove_stale_temporaries(out);
     snprintf(path, sizeof path, "%s/config.yaml", out);
     if ((s = write_config(c, path, &err)) != GG_OK) goto fail;
     snprintf(path, sizeof path, "%s/metrics.jsonl", out);
-    if ((s = gg_metrics_open(&mx, path, false, &err)) != GG_OK) goto fail;
+    if (a->resume &&
+        (s = cli_trim_metrics(path, gg_trainer_step_count(tr), gg_trainer_epoch(tr), &err)) != GG_OK)
+        goto fail;
+    if ((s = gg_metrics_open(&mx, path, a->resume != NULL, &err)) != GG_OK) goto fail;
+    signal_setup();
+    double last_checkpoint = cli_now();
 
     progress bar = {.on = !a->quiet && isatty(STDERR_FILENO), .start = cli_now()};
     int64_t spe = gg_trainer_steps_per_epoch(tr);
@@ -234,6 +311,7 @@ static int run(const train_args *a, gg_config *c) {
                a->config ? a->config : "the default model", c->data.dataset, train->n,
                val ? val->n : 0, test ? test->n : 0, (long long)total, gg_get_threads());
     epoch_totals et = {0};
+    int64_t epoch_samples = 0; /* this session's, for samples/s */
     double epoch_start = cli_now(), run_start = epoch_start;
     gg_step_info info = {0};
     while (tr->step < total) {
@@ -257,23 +335,36 @@ static int run(const train_args *a, gg_config *c) {
         }
         gg_metrics_step(&mx, &info, ps, nps, ls, nls);
         log_events(&mx, tr, &et);
-        if (isfinite(info.loss)) {
-            et.loss_sum += info.loss * info.samples;
-            et.finite_samples += (size_t)info.samples;
+        const gg_epoch_totals *tot = gg_trainer_epoch_totals(tr);
+        bool due = (c->checkpoint.every_steps > 0 && info.step % c->checkpoint.every_steps == 0) ||
+                   (c->checkpoint.every_minutes > 0 &&
+                    cli_now() - last_checkpoint >= 60 * c->checkpoint.every_minutes);
+        if ((due || stop_signal) && !info.epoch_end &&
+            (s = checkpoint(tr, out, &newest, c, &mx, &last_checkpoint, &err)) != GG_OK)
+            goto fail;
+        if (stop_signal) {
+            if (bar.on) fputs("\r\033[K", stderr);
+            fprintf(stderr, "gradguard: stopped by signal %d at step %lld; checkpoint written; "
+                            "continue with: gradguard train --resume %s\n",
+                    (int)stop_signal, (long long)info.step, out);
+            gg_metrics_event(&mx, info.step, "stopped", "stopped by a signal; checkpoint written");
+            code = 128 + (int)stop_signal;
+            goto done;
         }
-        et.samples += (size_t)info.samples;
-        if (info.correct >= 0) et.correct += (size_t)info.correct;
-        double sps = (double)et.samples / (cli_now() - epoch_start + 1e-9);
+        epoch_samples += info.samples;
+        double sps = (double)epoch_samples / (cli_now() - epoch_start + 1e-9);
         progress_draw(&bar, tr, &info, c->train.epochs, total, sps);
         if (info.epoch_end || tr->step == total) {
             double secs = cli_now() - epoch_start;
             gg_eval_result vr = {.loss = NAN, .accuracy = NAN}, trr;
             if (val && (s = gg_model_evaluate(model, val, &vr, &err)) != GG_OK) goto fail;
-            trr.loss = et.finite_samples ? et.loss_sum / (double)et.finite_samples : NAN;
-            trr.accuracy = train->classes > 0 ? (double)et.correct / (double)et.samples : NAN;
-            double rate = (double)et.samples / secs;
+            trr.loss = tot->finite_samples ? tot->loss_sum / (double)tot->finite_samples : NAN;
+            trr.accuracy = train->classes > 0 ? (double)tot->correct / (double)tot->samples : NAN;
+            double rate = (double)epoch_samples / secs;
             gg_metrics_epoch(&mx, info.epoch + 1, trr.loss, trr.accuracy, vr.loss, vr.accuracy, rate, info.lr);
             if (val && gg_trainer_end_epoch(tr, vr.loss)) log_events(&mx, tr, &et);
+            if (info.epoch_end && (s = checkpoint(tr, out, &newest, c, &mx, &last_checkpoint, &err)) != GG_OK)
+                goto fail;
             if (bar.on) fputs("\r\033[K", stderr);
             if (!a->quiet) {
                 printf("epoch %d/%d  loss %.4f", info.epoch + 1, c->train.epochs, trr.loss);
@@ -288,6 +379,7 @@ static int run(const train_args *a, gg_config *c) {
                 fflush(stdout);
             }
             memset(&et, 0, sizeof et);
+            epoch_samples = 0;
             epoch_start = cli_now();
         }
     }
@@ -298,6 +390,8 @@ static int run(const train_args *a, gg_config *c) {
     gg_metrics_summary(&mx, tr->step, tr->epoch, tres.loss, tres.accuracy, secs);
     snprintf(path, sizeof path, "%s/model.safetensors", out);
     if ((s = gg_model_save(model, path, &err)) != GG_OK) goto fail;
+    if (newest != tr->step && (s = checkpoint(tr, out, &newest, c, &mx, &last_checkpoint, &err)) != GG_OK)
+        goto fail;
     if ((s = gg_metrics_close(&mx, &err)) != GG_OK) goto fail;
     if (!test || test->n == 0)
         printf("trained %lld steps in %.1fs (no test set); run directory: %s\n", (long long)tr->step,

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 #include "data/dataset.h"
 
 gg_dataset *gg_dataset_alloc(const char *name, size_t n, int ndim, const int *shape, int targets,
@@ -43,6 +44,14 @@ void gg_dataset_free(gg_dataset *d) {
 }
 
 size_t gg_dataset_size(const gg_dataset *d) { return d ? d->n : 0; }
+
+/* CRC-32 of the training data: a resumed run must see the same samples. */
+uint32_t gg_dataset_checksum(const gg_dataset *d) {
+    uLong c = crc32_z(0L, Z_NULL, 0);
+    c = crc32_z(c, (const Bytef *)d->x, d->n * d->features * sizeof(gg_real));
+    c = crc32_z(c, (const Bytef *)d->y, d->n * (size_t)d->targets * sizeof(gg_real));
+    return (uint32_t)c;
+}
 
 gg_dataset *gg_dataset_subset(const gg_dataset *src, const char *name, const size_t *idx, size_t k,
                               gg_error *err) {

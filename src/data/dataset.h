@@ -21,6 +21,8 @@ struct gg_dataset {
 gg_dataset *gg_dataset_alloc(const char *name, size_t n, int ndim, const int *shape, int targets,
                              int classes, gg_error *err);
 /* Rows idx[0..k-1] of src, in that order, as a new data set. */
+/* CRC-32 of the samples and targets, so a checkpoint can tell its data. */
+uint32_t gg_dataset_checksum(const gg_dataset *d);
 gg_dataset *gg_dataset_subset(const gg_dataset *src, const char *name, const size_t *idx, size_t k,
                               gg_error *err);
 

@@ -195,6 +195,12 @@ struct gg_config {
     } guard;
 
     struct {
+        int64_t every_steps;  /* 0 = off; a checkpoint every N steps */
+        double every_minutes; /* 5; 0 = off; a checkpoint when this long has passed */
+        int keep;             /* 2: the newest checkpoints kept */
+    } checkpoint;             /* also written at every epoch end and on SIGINT/SIGTERM */
+
+    struct {
         int epochs;        /* 10 */
         int batch_size;    /* 64 */
         int64_t steps;     /* 0 = no limit */

@@ -226,6 +226,10 @@ const gg_cfg_key gg_cfg_keys[] = {
     REAL("guard.backoff.threshold", guard.backoff.threshold, 0, INF, LO),
     REAL("guard.backoff.factor", guard.backoff.factor, 1, INF, 0),
 
+    I64("checkpoint.every_steps", checkpoint.every_steps, 0, INF),
+    REAL("checkpoint.every_minutes", checkpoint.every_minutes, 0, INF, 0),
+    INT("checkpoint.keep", checkpoint.keep, 1, 1000),
+
     INT("train.epochs", train.epochs, 1, INF),
     INT("train.batch_size", train.batch_size, 1, INF),
     I64("train.steps", train.steps, 0, INF),
@@ -454,6 +458,10 @@ void gg_config_init_defaults(gg_config *c) {
     c->guard.backoff.enabled = 0;
     c->guard.backoff.threshold = 1.0;
     c->guard.backoff.factor = 10;
+
+    c->checkpoint.every_steps = 0;
+    c->checkpoint.every_minutes = 5;
+    c->checkpoint.keep = 2;
 
     c->train.epochs = 10;
     c->train.batch_size = 64;

@@ -90,6 +90,10 @@ gg_status gg_st_writer_add(gg_st_writer *w, const char *name, gg_st_dtype dtype,
                            const int64_t *shape, const void *data, gg_error *err);
 gg_status gg_st_writer_meta(gg_st_writer *w, const char *key, const char *value, gg_error *err);
 gg_status gg_st_writer_write(gg_st_writer *w, const char *path, gg_error *err);
+/* At write time, metadata KEY = the CRC-32 (8 hex digits) of every tensor's
+ * bytes in the file's order; gg_st_checksum recomputes it from a read file. */
+gg_status gg_st_writer_checksum_meta(gg_st_writer *w, const char *key, gg_error *err);
+uint32_t gg_st_checksum(const gg_st_file *f);
 
 /* ---- atomic replacement ------------------------------------------------
  * Write to PATH.tmp.<pid> in the same directory, fsync, rename over PATH,

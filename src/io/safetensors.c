@@ -3,7 +3,9 @@
  * then the data, raw little-endian. Tensors must tile the data block exactly,
  * as the spec requires. Tensor data read back need not be aligned: memcpy it. */
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
+#include <zlib.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -339,12 +341,34 @@ struct gg_st_writer {
     int n, cap;
     pair *meta;
     int n_meta, meta_cap;
+    char *checksum_key; /* owned; metadata key for the CRC-32 of the data, or NULL */
 };
+
+/* CRC-32 of tensor bytes in name order: the order the writer lays them
+ * out and the reader sorts them in, so both sides agree. */
+static uint32_t crc_entries(const entry *e, int n) {
+    uLong c = crc32_z(0L, Z_NULL, 0);
+    for (int i = 0; i < n; i++) c = crc32_z(c, e[i].data, e[i].nbytes);
+    return (uint32_t)c;
+}
+
+uint32_t gg_st_checksum(const gg_st_file *f) {
+    uLong c = crc32_z(0L, Z_NULL, 0);
+    for (int i = 0; i < f->n; i++) c = crc32_z(c, f->tensors[i].data, f->tensors[i].nbytes);
+    return (uint32_t)c;
+}
+
+gg_status gg_st_writer_checksum_meta(gg_st_writer *w, const char *key, gg_error *err) {
+    free(w->checksum_key);
+    w->checksum_key = gg_strdup(key, err);
+    return w->checksum_key ? GG_OK : GG_ERR_NOMEM;
+}
 
 gg_st_writer *gg_st_writer_new(void) { return calloc(1, sizeof(gg_st_writer)); }
 
 void gg_st_writer_free(gg_st_writer *w) {
     if (!w) return;
+    free(w->checksum_key);
     for (int i = 0; i < w->n; i++) free(w->e[i].name);
     for (int i = 0; i < w->n_meta; i++) {
         free(w->meta[i].key);
@@ -492,6 +516,13 @@ gg_status gg_st_writer_write(gg_st_writer *w, const char *path, gg_error *err) {
     static const char spaces[] = "       "; /* at most 7 bytes of padding */
     if (!w || !path) return gg_fail(err, GG_ERR_ARG, "safetensors writer: no writer or path");
     if (w->n) qsort(w->e, (size_t)w->n, sizeof *w->e, entry_cmp);
+    if (w->checksum_key) {
+        char hex[16];
+        snprintf(hex, sizeof hex, "%08" PRIx32, crc_entries(w->e, w->n));
+        if ((rc = gg_st_writer_meta(w, w->checksum_key, hex, err)) != GG_OK) goto done;
+        free(w->checksum_key); /* once: a second write would add the key twice */
+        w->checksum_key = NULL;
+    }
     root = build_header(w);
     json = root ? json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     if (!json) {

@@ -96,7 +96,9 @@ static gg_status check(gg_graph *g, const gg_st_file *f, const char *path,
      * optimiser state of a checkpoint is not a weight. */
     for (int k = 0; k < f->n; k++) {
         const char *name = f->tensors[k].name;
-        if (strncmp(name, "optim.", 6) == 0) continue;
+        if (!strncmp(name, "optim.", 6) || !strncmp(name, "snapshot.", 9) ||
+            !strncmp(name, "guard.", 6) || !strncmp(name, "state.", 6))
+            continue; /* training state of a checkpoint */
         if (!gg_graph_find_param(g, name))
             return gg_fail(err, GG_ERR_DATA, "%s: tensor '%s' is not a parameter of this model",
                            path, name);

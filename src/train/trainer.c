@@ -35,6 +35,7 @@ gg_status gg_trainer_new(gg_model *m, const gg_config *c, const gg_dataset *trai
     if ((s = gg_guard_new(&t->guard, &t->cfg, m->g, err)) != GG_OK) goto fail;
     if ((s = gg_recover_init(t, err)) != GG_OK) goto fail;
     gg_trainer_order(t, 0);
+    t->data_crc = gg_dataset_checksum(train);
     *out = t;
     return GG_OK;
 fail:
@@ -53,6 +54,9 @@ void gg_trainer_free(gg_trainer *t) {
 }
 
 int64_t gg_trainer_steps_per_epoch(const gg_trainer *t) { return t->steps_per_epoch; }
+int64_t gg_trainer_step_count(const gg_trainer *t) { return t->step; }
+const gg_epoch_totals *gg_trainer_epoch_totals(const gg_trainer *t) { return &t->totals; }
+int gg_trainer_epoch(const gg_trainer *t) { return t->epoch; }
 
 void gg_trainer_order(gg_trainer *t, int epoch) {
     size_t n = t->data->n;
@@ -176,6 +180,16 @@ gg_status gg_trainer_step(gg_trainer *t, gg_step_info *info, gg_error *err) {
     info->loss = m->loss->out->x[0];
     info->samples = n;
     info->correct = t->data->classes > 0 ? (int)gg_model_batch_correct(m, n) : -1;
+    if (t->reset_totals) {
+        memset(&t->totals, 0, sizeof t->totals);
+        t->reset_totals = false;
+    }
+    t->totals.samples += n;
+    t->totals.correct += info->correct > 0 ? info->correct : 0;
+    if (isfinite(info->loss)) {
+        t->totals.loss_sum += info->loss * n;
+        t->totals.finite_samples += n;
+    }
     info->grad_norm = gg_guard_measure(gd, &info->nonfinite);
     info->nonfinite += isfinite(info->loss) ? 0 : 1;
     info->clip_coef = 1;
@@ -225,6 +239,7 @@ gg_status gg_trainer_step(gg_trainer *t, gg_step_info *info, gg_error *err) {
         t->pos = 0;
         t->epoch++;
         info->epoch_end = 1;
+        t->reset_totals = true; /* after the caller has read them */
         gg_trainer_order(t, t->epoch);
     }
     return GG_OK;

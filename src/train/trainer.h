@@ -35,6 +35,9 @@ struct gg_trainer {
     int64_t step;           /* steps taken in the run (skipped ones included) */
     int64_t steps_per_epoch;
     int batch;
+    uint32_t data_crc;      /* gg_dataset_checksum of the training data */
+    gg_epoch_totals totals; /* this epoch's, reset when the next one starts */
+    bool reset_totals;
     /* recovery */
     gg_snapshot snap;
     int bad_streak, attempts;
