@@ -24,7 +24,7 @@ s = [json.loads(l) for l in open(f"{run}/metrics.jsonl") if '"summary"' in l][0]
 b = open(f"{run}/model.safetensors", "rb").read()
 n = struct.unpack("<Q", b[:8])[0]
 h = json.loads(b[8:8 + n])
-finite = all(np.isfinite(np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], "<f4")).all()
+finite = all(np.isfinite(np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], {"F32": "<f4", "F64": "<f8"}[v["dtype"]])).all()
              for k, v in h.items() if k != "__metadata__")
 print(f"  {run.rsplit('/', 1)[1]}: test accuracy {100 * s['test_acc']:.2f}%, weights finite: {finite}")
 sys.exit(0 if s["test_acc"] >= 0.80 and finite else 1)

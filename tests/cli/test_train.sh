@@ -66,7 +66,8 @@ import json, struct
 import numpy as np
 def load(p):
     b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
-    return {k: np.frombuffer(b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]], '<f4')
+    dt = {'F32': '<f4', 'F64': '<f8'}
+    return {k: np.frombuffer(b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]], dt[v['dtype']])
             for k, v in h.items() if k != '__metadata__'}
 a, b = load('$work/t1/model.safetensors'), load('$work/t2/model.safetensors')
 for k in a:
