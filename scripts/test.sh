@@ -51,6 +51,13 @@ vg train_adam_ce 0 train --set data.dataset=random-binary --set data.validation=
 vg bad_config 2 train --set optimiser.lr=1
 vg bad_data 2 train --set data.dataset=idx:/nonexistent --out "$vgrun-bad"
 vg bad_init 2 train configs/xor.yaml --init build/valgrind/CMakeCache.txt --out "$vgrun-bad"
+# Every error path of the bad-input suite under valgrind.
+if GG_VALGRIND_BIN=$PWD/build/valgrind/gradguard GG_BIN=$PWD/tests/cli/valgrind_gradguard.sh \
+    bash tests/cli/test_bad_input.sh >build/valgrind/bad_input.log 2>&1; then
+    echo "ok   valgrind: every bad-input case ($(tail -1 build/valgrind/bad_input.log))"
+else
+    echo "FAIL valgrind: bad-input cases"; cat build/valgrind/bad_input.log; status=1
+fi
 
 if [ $status -ne 0 ]; then echo "FAILED"; exit 1; fi
 echo "all test suites passed"
