@@ -9,9 +9,14 @@
  * caller-owned gg_error (NULL is allowed). The library never prints, exits
  * or aborts on bad input.
  *
- * Thread safety: objects are not shared between threads by the library;
- * two threads may train two different models at once. Kernels use OpenMP
- * threads inside one call.
+ * Thread safety: the library keeps no global state that changes after
+ * start-up, so different objects (configs, data sets, models, trainers)
+ * may be used from different threads at once: two models trained in two
+ * threads get the same bytes as trained one after the other
+ * (tests/train/test_threads.c). One object must not be used from two
+ * threads at once. gg_set_threads sets the calling thread's OpenMP thread
+ * count and OpenBLAS's, which is process-wide: call it before starting
+ * threads of your own. Kernels use OpenMP threads inside one call.
  */
 #ifndef GRADGUARD_H
 #define GRADGUARD_H
