@@ -103,6 +103,14 @@ void gg_init_param(gg_node *p, gg_rng *r);
 /* Elements below which element-wise loops stay serial. */
 #define GG_PAR_MIN 32768
 
+/* Thread id's static share [lo, hi) of n elements among T threads, in
+ * blocks of 16 so vector loads stay aligned. */
+static inline void gg_thread_share(size_t n, int T, int id, size_t *lo, size_t *hi) {
+    size_t per = ((n + (size_t)T - 1) / (size_t)T + 15) & ~(size_t)15;
+    *lo = (size_t)id * per < n ? (size_t)id * per : n;
+    *hi = *lo + per < n ? *lo + per : n;
+}
+
 /* GG_EACH(len, stmt): stmt for every i in [0, len), vectorised, and split
  * across threads only from GG_PAR_MIN elements up. Small tensors get a
  * plain simd loop: GCC does not vectorise the serial fallback of

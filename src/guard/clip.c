@@ -52,22 +52,27 @@ static void reduce_careful(const gg_real *x, size_t len, double p, double scale,
 /* The fast path for the L2 norm every step: a vectorised sum of squares
  * in double. NaN and Inf propagate into the sum, which sends the caller
  * to the careful pass. */
+/* Sum of squares and max |x| of x[lo, hi), vectorised. */
+static void squares_and_max(const gg_real *x, size_t lo, size_t hi, double *sq, double *max_abs) {
+    double s = 0;
+    gg_real m = 0;
+#pragma omp simd reduction(+ : s) reduction(max : m)
+    for (size_t i = lo; i < hi; i++) {
+        s += (double)x[i] * (double)x[i];
+        gg_real a = x[i] < 0 ? -x[i] : x[i];
+        m = a > m ? a : m;
+    }
+    *sq = s;
+    *max_abs = m;
+}
+
 static double sum_squares(const gg_real *x, size_t len, double *max_abs) {
     double parts[CHUNKS], maxes[CHUNKS];
 #pragma omp parallel for schedule(static) if (len >= GG_PAR_MIN)
     for (int c = 0; c < CHUNKS; c++) {
         size_t lo, hi;
         chunk_bounds(len, c, &lo, &hi);
-        double s = 0;
-        gg_real m = 0;
-#pragma omp simd reduction(+ : s) reduction(max : m)
-        for (size_t i = lo; i < hi; i++) {
-            s += (double)x[i] * (double)x[i];
-            gg_real a = x[i] < 0 ? -x[i] : x[i];
-            m = a > m ? a : m;
-        }
-        parts[c] = s;
-        maxes[c] = m;
+        squares_and_max(x, lo, hi, &parts[c], &maxes[c]);
     }
     double s = 0;
     *max_abs = 0;
@@ -153,19 +158,9 @@ void gg_grad_stats_segments(const gg_real *x, const gg_segments *seg, double *pa
         team = T;
         double *part = partial + (size_t)id * 2 * (size_t)seg->n;
         for (int s = 0; s < seg->n; s++) {
-            size_t n = seg->len[s], per = ((n + (size_t)T - 1) / (size_t)T + 15) & ~(size_t)15;
-            size_t lo = (size_t)id * per < n ? (size_t)id * per : n, hi = lo + per < n ? lo + per : n;
-            const gg_real *v = x + seg->off[s];
-            double q = 0;
-            gg_real m = 0;
-#pragma omp simd reduction(+ : q) reduction(max : m)
-            for (size_t i = lo; i < hi; i++) {
-                q += (double)v[i] * (double)v[i];
-                gg_real a = v[i] < 0 ? -v[i] : v[i];
-                m = a > m ? a : m;
-            }
-            part[2 * s] = q;
-            part[2 * s + 1] = m;
+            size_t lo, hi;
+            gg_thread_share(seg->len[s], T, id, &lo, &hi);
+            squares_and_max(x + seg->off[s], lo, hi, &part[2 * s], &part[2 * s + 1]);
         }
     }
     for (int s = 0; s < seg->n; s++) {

@@ -84,10 +84,8 @@ void gg_optim_step_segments(gg_optim *o, gg_real *p, const gg_real *g, gg_real g
         team = T;
         double *part = o->partial + (size_t)id * 2 * GG_OPTIM_MAX_SEGS;
         for (int s = 0; s < nseg; s++) {
-            /* Shares rounded to 16 elements keep vector loads aligned. */
-            size_t n = seg->len[s], per = ((n + (size_t)T - 1) / (size_t)T + 15) & ~(size_t)15;
-            size_t lo = (size_t)id * per < n ? (size_t)id * per : n;
-            size_t hi = lo + per < n ? lo + per : n;
+            size_t lo, hi;
+            gg_thread_share(seg->len[s], T, id, &lo, &hi);
             o->def->range(o, p, g, gscale, seg->off[s] + lo, seg->off[s] + hi, &part[2 * s],
                           &part[2 * s + 1]);
         }
