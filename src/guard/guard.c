@@ -1,7 +1,9 @@
 /* The guard's set-up, events, per-parameter measurement and the robust
- * spike detector. Spikes are judged by the median and the median absolute
- * deviation of a window of past finite values: one spike barely moves the
- * median, so it cannot mask the next, and NaNs never enter the window. */
+ * spike detector. Spikes are judged on a log scale (losses and norms move
+ * by factors) by the median and the median absolute deviation of a window
+ * of past finite values: one spike barely moves the median, so it cannot
+ * mask the next, NaNs never enter the window, and a noisy series (minibatch
+ * losses near zero vary by factors) widens its own tolerance. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -187,28 +189,52 @@ double gg_guard_measure(gg_guard *gd, size_t *nonfinite) {
     return *nonfinite ? NAN : sqrt(total);
 }
 
+/* The window's level, its median (one spike, or a few in a row, barely
+ * move it, so they cannot mask the next), and its noise, from the median
+ * absolute deviation of successive differences: a trend, like the steady
+ * fall of early training, shifts the differences but barely spreads them,
+ * where it would spread the values themselves. */
+static void level_and_noise(const gg_window *w, double *scratch, double *level, double *noise) {
+    int n = w->n;
+    double mad;
+    gg_window_stats(w, scratch, level, &mad);
+    *noise = 0;
+    if (n < 3) return;
+    int first = (w->pos - n + w->cap) % w->cap;
+    for (int i = 1; i < n; i++)
+        scratch[i - 1] = w->v[(first + i) % w->cap] - w->v[(first + i - 1) % w->cap];
+    double med = gg_select_kth(scratch, n - 1, (n - 1) / 2);
+    for (int i = 0; i < n - 1; i++) scratch[i] = fabs(scratch[i] - med);
+    /* 1.4826 MAD estimates a standard deviation; a difference of two noisy
+     * values has sqrt 2 times the noise of one. */
+    *noise = 1.4826 * gg_select_kth(scratch, n - 1, (n - 1) / 2) / M_SQRT2;
+}
+
 bool gg_guard_spike(gg_guard *gd, int64_t step, double loss, double norm) {
     const __typeof__(gd->cfg->guard.spike) *c = &gd->cfg->guard.spike;
     bool spike = false;
-    const struct { gg_window *w; double x; const char *what; } tests[2] = {
-        {&gd->loss_w, loss, "loss"}, {&gd->norm_w, norm, "gradient norm"}};
+    /* log(x) of a value <= 0 or non-finite is not finite: never judged, never kept. */
+    const struct { gg_window *w; double x, lx; const char *what; } tests[2] = {
+        {&gd->loss_w, loss, log(loss), "loss"}, {&gd->norm_w, norm, log(norm), "gradient norm"}};
     for (int k = 0; k < 2; k++) {
-        double med, mad;
-        if (c->enabled && tests[k].w->n >= c->min_history && isfinite(tests[k].x) &&
-            gg_window_stats(tests[k].w, gd->scratch, &med, &mad)) {
-            /* A floor of 5% of the median keeps a flat series from flagging noise. */
-            double scale = fmax(1.4826 * mad, 0.05 * fabs(med));
-            double z = scale > 0 ? (tests[k].x - med) / scale : 0;
-            if (z > c->threshold) {
+        if (c->enabled && tests[k].w->n >= c->min_history && isfinite(tests[k].lx)) {
+            /* threshold noise deviations above the level, and at least a
+             * doubling: a flat series (no noise) must not flag jitter. */
+            double med, scale;
+            level_and_noise(tests[k].w, gd->scratch, &med, &scale);
+            double up = tests[k].lx - med;
+            if (up > fmax(c->threshold * scale, M_LN2)) {
                 spike = true;
                 gd->spikes++;
-                gg_guard_event(gd, step, "spike", "%s %.4g is %.1f robust deviations above the median %.4g of the last %d steps",
-                               tests[k].what, tests[k].x, z, med, tests[k].w->n);
+                gg_guard_event(gd, step, "spike",
+                               "%s %.4g is %.3gx the median %.4g of the last %d steps (%.1f noise deviations)",
+                               tests[k].what, tests[k].x, exp(up), exp(med), tests[k].w->n,
+                               scale > 0 ? up / scale : INFINITY);
             }
         }
     }
-    gg_window_push(&gd->loss_w, loss);
-    gg_window_push(&gd->norm_w, norm);
+    gg_window_push(&gd->loss_w, tests[0].lx);
+    gg_window_push(&gd->norm_w, tests[1].lx);
     return spike;
 }
 

@@ -20,7 +20,11 @@ gg_status gg_recover_init(gg_trainer *t, gg_error *err) {
     s->param = gg_alloc_aligned(len * sizeof(gg_real), err);
     s->autoclip = gg_alloc((size_t)hist * sizeof *s->autoclip, err);
     s->z_warm = gg_alloc((size_t)warm * sizeof *s->z_warm, err);
-    if (!s->param || !s->autoclip || !s->z_warm) return GG_ERR_NOMEM;
+    s->loss_w = t->guard.loss_w;
+    s->norm_w = t->guard.norm_w;
+    s->loss_w.v = gg_alloc((size_t)s->loss_w.cap * sizeof(double), err);
+    s->norm_w.v = gg_alloc((size_t)s->norm_w.cap * sizeof(double), err);
+    if (!s->param || !s->autoclip || !s->z_warm || !s->loss_w.v || !s->norm_w.v) return GG_ERR_NOMEM;
     for (int i = 0; i < GG_OPTIM_MAX_STATE; i++)
         if (t->opt->state[i] && !(s->state[i] = gg_alloc_aligned(len * sizeof(gg_real), err)))
             return GG_ERR_NOMEM;
@@ -33,8 +37,16 @@ void gg_recover_free(gg_trainer *t) {
     free(s->param);
     free(s->autoclip);
     free(s->z_warm);
+    free(s->loss_w.v);
+    free(s->norm_w.v);
     for (int i = 0; i < GG_OPTIM_MAX_STATE; i++) free(s->state[i]);
     memset(s, 0, sizeof *s);
+}
+
+static void copy_window(gg_window *dst, const gg_window *src) {
+    memcpy(dst->v, src->v, (size_t)src->cap * sizeof *dst->v);
+    dst->n = src->n;
+    dst->pos = src->pos;
 }
 
 void gg_recover_snapshot(gg_trainer *t) {
@@ -48,6 +60,8 @@ void gg_recover_snapshot(gg_trainer *t) {
     s->cs = t->guard.cs;
     memcpy(s->autoclip, t->guard.autoclip, (size_t)t->cfg.guard.clip.history * sizeof *s->autoclip);
     memcpy(s->z_warm, t->guard.z_warm, (size_t)t->cfg.guard.clip.warmup * sizeof *s->z_warm);
+    copy_window(&s->loss_w, &t->guard.loss_w);
+    copy_window(&s->norm_w, &t->guard.norm_w);
     s->step = t->step;
     t->good_since = 0;
     t->attempts = 0;
@@ -67,6 +81,10 @@ void gg_recover_rollback(gg_trainer *t) {
     t->guard.cs = s->cs;
     memcpy(t->guard.autoclip, s->autoclip, (size_t)t->cfg.guard.clip.history * sizeof *s->autoclip);
     memcpy(t->guard.z_warm, s->z_warm, (size_t)t->cfg.guard.clip.warmup * sizeof *s->z_warm);
+    /* The spike windows too: judged against the snapshot's history, the
+     * restored (higher) loss would look like one spike after another. */
+    copy_window(&t->guard.loss_w, &s->loss_w);
+    copy_window(&t->guard.norm_w, &s->norm_w);
 }
 
 double gg_recover_lr_factor(const gg_trainer *t) {
@@ -90,7 +108,6 @@ gg_status gg_recover_bad_step(gg_trainer *t, gg_error *err) {
     const __typeof__(t->cfg.guard.recover) *r = &t->cfg.guard.recover;
     int64_t step = t->step + 1;
     t->bad_streak++;
-    t->good_since = 0;
     if (t->bad_streak >= 2) cut_lr(t);
     if (t->bad_streak < 3) return GG_OK;
     t->bad_streak = 0;
@@ -110,6 +127,8 @@ gg_status gg_recover_bad_step(gg_trainer *t, gg_error *err) {
     return GG_OK;
 }
 
+/* good_since counts good steps since the last snapshot, not in a row:
+ * sporadic bad steps must not keep the snapshot from moving forward. */
 void gg_recover_good_step(gg_trainer *t) {
     t->bad_streak = 0;
     if (++t->good_since >= t->cfg.guard.recover.snapshot_every) gg_recover_snapshot(t);

@@ -177,7 +177,7 @@ struct gg_config {
         struct {
             int enabled;      /* 1 */
             int window;       /* 50 */
-            double threshold; /* robust z (median/MAD) above which a value spikes, 6 */
+            double threshold; /* noise deviations (log scale) above the median to spike, 4 */
             int min_history;  /* 8 */
         } spike;
         struct {

@@ -448,7 +448,7 @@ void gg_config_init_defaults(gg_config *c) {
     c->guard.monitor.every = 10;
     c->guard.spike.enabled = 1;
     c->guard.spike.window = 50;
-    c->guard.spike.threshold = 6;
+    c->guard.spike.threshold = 4; /* noise deviations on the log scale (guard.c) */
     c->guard.spike.min_history = 8;
     c->guard.recover.enabled = 1;
     c->guard.recover.snapshot_every = 100;

@@ -33,7 +33,8 @@
     X(gd->nonfinite_first_step) X(gd->clips) X(gd->skips) X(gd->spikes) X(gd->rollbacks)  \
     X(gd->lr_cuts) X(gd->backoffs) X(sn->step) X(sn->opt.t) X(sn->sched.plateau_bad)       \
     X(sn->sched.plateau_cooldown) X(sn->cs.autoclip_n) X(sn->cs.autoclip_pos)              \
-    X(sn->cs.z_count) X(t->totals.samples) X(t->totals.finite_samples) X(t->totals.correct)   \
+    X(sn->cs.z_count) X(sn->loss_w.n) X(sn->loss_w.pos) X(sn->norm_w.n) X(sn->norm_w.pos)     \
+    X(t->totals.samples) X(t->totals.finite_samples) X(t->totals.correct)   \
     X(t->reset_totals)
 #define STATE_REALS(X)                                                                       \
     X(t->opt->lr) X(t->opt->momentum) X(t->opt->beta1) X(t->sched.scale)                   \
@@ -69,6 +70,8 @@ static int arrays(gg_trainer *t, array *out) {
     out[n++] = (array){"snapshot.z_warm", GG_ST_F64, sn->z_warm, (size_t)t->cfg.guard.clip.warmup};
     out[n++] = (array){"guard.loss_window", GG_ST_F64, gd->loss_w.v, (size_t)gd->loss_w.cap};
     out[n++] = (array){"guard.norm_window", GG_ST_F64, gd->norm_w.v, (size_t)gd->norm_w.cap};
+    out[n++] = (array){"snapshot.loss_window", GG_ST_F64, sn->loss_w.v, (size_t)sn->loss_w.cap};
+    out[n++] = (array){"snapshot.norm_window", GG_ST_F64, sn->norm_w.v, (size_t)sn->norm_w.cap};
     out[n++] = (array){"guard.sq_first", GG_ST_F64, gd->sq_first, np};
     out[n++] = (array){"guard.sq_recent", GG_ST_F64, gd->sq_recent, np};
     out[n++] = (array){"guard.norm_ring", GG_ST_F64, gd->norm_ring, GG_DIAG_WINDOW};

@@ -16,6 +16,7 @@ typedef struct gg_snapshot {
     gg_real *state[GG_OPTIM_MAX_STATE];  /* owned where the optimiser has the block */
     double *autoclip;                    /* owned */
     double *z_warm;                      /* owned */
+    gg_window loss_w, norm_w;            /* owned arrays: the spike detector's windows */
     gg_optim opt;                        /* scalar fields only */
     gg_schedule sched;
     gg_clip_state cs;

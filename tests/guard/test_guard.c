@@ -130,11 +130,15 @@ static void test_value_under_test_is_not_in_its_own_statistics(void **s) {
     fixture f;
     fixture_open(&f, "{spike: {window: 50, threshold: 6, min_history: 2}}");
     assert_false(spike(&f, 1, 1.0, 1.0));
-    assert_false(spike(&f, 2, 3.0, 1.0));
-    /* Window {1, 3}: median 2, MAD 1, scale 1.4826; 12 is (12 - 2) / 1.4826 = 6.7 deviations up.
-     * Counted in its own window {1, 3, 12} it would be (12 - 3) / 2.965 = 3.0 and pass. */
-    assert_true(spike(&f, 3, 12.0, 1.0));
-    assert_non_null(strstr(find_event(&f, "spike")->message, "6.7"));
+    assert_false(spike(&f, 2, 1.1, 1.0));
+    /* On the log scale the window {0, ln 1.1} has median 0.0477 and, with
+     * one difference, no noise: the bar is ln 2, and 2.3 is 2.2x the median:
+     * a spike. Counted in its own window {0, 0.095, 0.833} the median would
+     * be 0.095 and the differences {0.095, 0.738} give noise
+     * 1.4826 x 0.32 / sqrt 2 = 0.34, a bar of 6 x 0.34 = 2.0 > 0.74: it would
+     * pass. */
+    assert_true(spike(&f, 3, 2.3, 1.0));
+    assert_non_null(strstr(find_event(&f, "spike")->message, "2.19x"));
     assert_int_equal(f.gd.loss_w.n, 3); /* pushed afterwards */
     fixture_close(&f);
 }
@@ -155,12 +159,12 @@ static void test_detection_starts_after_min_history_values(void **s) {
 static void test_threshold_and_floor_of_the_robust_score(void **s) {
     (void)s;
     fixture f;
-    /* A constant series has MAD 0: the floor of 5% of the median is the scale,
-     * so 1.29 is 5.8 deviations (not a spike at 6) and 1.31 is 6.2 (a spike). */
+    /* A constant series has MAD 0: the floor is a doubling of the median,
+     * so 1.99 is no spike and 2.01 is one. */
     fixture_open(&f, "{spike: {window: 50, threshold: 6, min_history: 8}}");
     for (int i = 0; i < 10; i++) spike(&f, i + 1, 1.0, 1.0);
-    assert_false(spike(&f, 11, 1.29, 1.0));
-    assert_true(spike(&f, 12, 1.31, 1.0));
+    assert_false(spike(&f, 11, 1.99, 1.0));
+    assert_true(spike(&f, 12, 2.01, 1.0));
     fixture_close(&f);
     fixture_open(&f, "{spike: {enabled: false}}");
     for (int i = 0; i < 10; i++) spike(&f, i + 1, 1.0, 1.0);

@@ -95,7 +95,7 @@ static void test_defaults_match_config_h(void **state) {
     assert_int_equal(c->guard.monitor.every, 10);
     assert_int_equal(c->guard.spike.enabled, 1);
     assert_int_equal(c->guard.spike.window, 50);
-    assert_true(c->guard.spike.threshold == 6);
+    assert_true(c->guard.spike.threshold == 4);
     assert_int_equal(c->guard.spike.min_history, 8);
     assert_int_equal(c->guard.recover.enabled, 1);
     assert_int_equal(c->guard.recover.snapshot_every, 100);

@@ -25,8 +25,10 @@ static gg_dataset *blobs(void) {
         y[i] = (gg_real)(i % 3);
         for (int j = 0; j < 6; j++) x[i * 6 + j] = (gg_real)(gg_rng_normal(&r) + (double)(i % 3) - 1);
     }
-    /* A few wild rows so spikes, clipping and recovery have work to do. */
-    for (size_t i = 40; i < 46; i++) x[i * 6] = 400;
+    /* Wild rows, far out on every feature, so spikes, clipping and
+     * recovery have work to do. */
+    for (size_t i = 40; i < 60; i++)
+        for (int j = 0; j < 6; j++) x[i * 6 + j] = (gg_real)(i % 2 ? 60 : -60);
     gg_dataset *d = gg_dataset_from_arrays(n, 6, x, 1, y, 3);
     free(x);
     free(y);
