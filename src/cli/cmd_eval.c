@@ -38,8 +38,11 @@ static gg_status load_config(const char *model, gg_config *c, char *weights, siz
         s = gg_fail(err, GG_ERR_DATA,
                     "%s: no 'gradguard_config' in its metadata; pass the run directory instead",
                     model);
-    else
-        s = gg_config_load_string(c, yaml, err);
+    else if ((s = gg_config_load_string(c, yaml, err)) != GG_OK && err) {
+        char msg[sizeof err->msg]; /* the parser names "<string>": say which file holds it */
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        gg_fail(err, s, "%s: gradguard_config metadata: %s", model, msg);
+    }
     gg_st_free(&f);
     return s;
 }

@@ -126,6 +126,11 @@ gg_status gg_data_load(const gg_config *c, gg_dataset **train, gg_dataset **val,
     gg_status s = gg_data_builtin(c, &full, &tst, err);
     if (s == GG_ERR_ARG) s = gg_data_files(c, &full, &tst, err);
     if (s != GG_OK) goto done;
+    if (full->n == 0) { /* say so here, not as data.validation asking too much */
+        s = gg_fail(err, GG_ERR_DATA, "%s: no training samples, expected at least one",
+                    c->data.dataset);
+        goto done;
+    }
     size_t nv = (size_t)c->data.validation;
     if (nv >= full->n) {
         s = gg_fail(err, GG_ERR_CONFIG, "data.validation: %zu samples asked for, the training set has %zu",

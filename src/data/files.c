@@ -29,12 +29,33 @@ static gg_status labels_check(const char *path, const gg_idx_array *lab, size_t 
     double mx = 0;
     for (size_t i = 0; i < n; i++) {
         double v = lab->values[i];
-        if (v < 0 || v != floor(v) || v > 65535)
-            return gg_fail(err, GG_ERR_DATA, "%s: label %zu is %g, expected a class index >= 0",
-                           path, i, v);
+        if (!(v >= 0 && v <= 65535 && v == floor(v))) /* NaN fails every comparison */
+            return gg_fail(err, GG_ERR_DATA,
+                           "%s: label %zu is %g, expected a class index from 0 to 65535", path, i,
+                           v);
         mx = fmax(mx, v);
     }
     if ((int)mx + 1 > *classes) *classes = (int)mx + 1;
+    return GG_OK;
+}
+
+/* Images [n, h] or [n, h, w]: some, none empty, each small enough for an
+ * int shape, every pixel finite (f32 and f64 files can hold NaN). */
+static gg_status images_check(const char *path, const gg_idx_array *img, gg_error *err) {
+    uint32_t h = img->dims[1], w = img->ndim == 3 ? img->dims[2] : 1;
+    if (img->dims[0] == 0)
+        return gg_fail(err, GG_ERR_DATA, "%s: 0 images, expected at least one", path);
+    if (h == 0 || w == 0)
+        return gg_fail(err, GG_ERR_DATA, "%s: images of %u x %u x %u: 0 pixels each, expected "
+                       "non-empty images", path, img->dims[0], h, w);
+    if (h > 65536 || w > 65536 || (uint64_t)h * w > ((uint64_t)1 << 28))
+        return gg_fail(err, GG_ERR_DATA, "%s: images of %u x %u x %u: too large, expected at most "
+                       "65536 x 65536 and 2^28 pixels each", path, img->dims[0], h, w);
+    for (size_t i = 0; i < img->count; i++)
+        if (!isfinite(img->values[i]))
+            return gg_fail(err, GG_ERR_DATA, "%s: value %zu (image %zu) is not finite (%g), "
+                           "expected a finite pixel value", path, i, i / ((size_t)h * w),
+                           img->values[i]);
     return GG_OK;
 }
 
@@ -55,6 +76,7 @@ static gg_status idx_pair(const char *dir, const char *prefix, gg_dataset **out,
         goto done;
     }
     size_t n = img.dims[0];
+    if ((s = images_check(ipath, &img, err)) != GG_OK) goto done;
     if ((s = labels_check(lpath, &lab, n, classes, err)) != GG_OK) goto done;
     int shape[3] = {1, (int)img.dims[1], img.ndim == 3 ? (int)img.dims[2] : 1};
     *out = gg_dataset_alloc(prefix, n, 3, shape, 1, 0, err);
@@ -100,11 +122,12 @@ static gg_status csv_file(const gg_config *c, const char *path, gg_dataset **tra
     }
     size_t n_test = (size_t)((double)t.rows * c->data.test_fraction);
     int classes = 0;
-    for (size_t i = 0; labels && i < t.rows; i++) {
+    for (size_t i = 0; labels && i < t.rows; i++) { /* T == 1: the label is the last field */
         double v = t.values[i * (size_t)t.cols + (size_t)F];
-        if (v < 0 || v != floor(v) || v > 65535) {
-            s = gg_fail(err, GG_ERR_DATA, "%s: row %zu: label %g, expected a class index >= 0",
-                        path, i + 1 + (t.has_header ? 1 : 0), v);
+        if (!(v >= 0 && v <= 65535 && v == floor(v))) {
+            s = gg_fail(err, GG_ERR_DATA,
+                        "%s:%zu:%zu: label %g, expected a class index from 0 to 65535", path,
+                        t.lines[i], t.last_cols[i], v);
             goto done;
         }
         if ((int)v + 1 > classes) classes = (int)v + 1;

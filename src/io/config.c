@@ -434,8 +434,9 @@ gg_status gg_config_load_file(gg_config *c, const char *path, gg_error *err) {
     }
     /* One byte more than the limit tells a file at the limit from a longer one. */
     len = fread(buf, 1, GG_CFG_MAX_FILE + 1, f);
-    if (ferror(f)) {
-        st = gg_fail(err, GG_ERR_IO, "%s: %s", path, strerror(errno));
+    if (ferror(f)) { /* a directory opens, then reads as EISDIR: bad input */
+        st = gg_fail(err, gg_open_error(errno) == GG_ERR_DATA ? GG_ERR_CONFIG : GG_ERR_IO, "%s: %s",
+                     path, strerror(errno));
         goto done;
     }
     st = load_text(c, buf, len, path, err);

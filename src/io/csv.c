@@ -21,6 +21,7 @@ typedef struct reader {
     size_t len, cap;
     long line;
     size_t cap_values; /* allocated doubles in the table */
+    size_t cap_rows;   /* allocated entries of lines and last_cols */
 } reader;
 
 /* Reads the next line into r->buf; *eof is set when there is none. */
@@ -95,6 +96,15 @@ static const char *shown(const char *field, char out[SHOW + 4]) {
     return out;
 }
 
+/* The 1-based column where field number `cols` (0-based: the first one too
+ * many) starts; s has more than cols fields. */
+static size_t extra_field_col(const char *s, int cols) {
+    const char *p = s;
+    for (int i = 0; i < cols; i++) p = strchr(p, ',') + 1;
+    while (is_blank(*p)) p++;
+    return (size_t)(p - s) + 1;
+}
+
 static bool line_is_blank(const char *s) {
     while (is_blank(*s)) s++;
     return *s == '\0';
@@ -141,6 +151,15 @@ static gg_status add_row(reader *r, gg_csv_table *t, char **fields, gg_error *er
         t->values = p;
         r->cap_values = ncap;
     }
+    if (t->rows == r->cap_rows) { /* rows <= MAX_VALUES: the sizes cannot overflow */
+        size_t ncap = r->cap_rows ? 2 * r->cap_rows : 256;
+        size_t *l = realloc(t->lines, ncap * sizeof *l);
+        if (l) t->lines = l;
+        size_t *c = l ? realloc(t->last_cols, ncap * sizeof *c) : NULL;
+        if (c) t->last_cols = c;
+        if (!l || !c) return gg_fail(err, GG_ERR_NOMEM, "out of memory for %zu CSV rows", ncap);
+        r->cap_rows = ncap;
+    }
     for (int i = 0; i < t->cols; i++) {
         char cut[SHOW + 4];
         long col = (long)(fields[i] - r->buf) + 1;
@@ -153,6 +172,8 @@ static gg_status add_row(reader *r, gg_csv_table *t, char **fields, gg_error *er
                            "%s:%ld:%ld: expected a finite number, found '%s'", r->path,
                            r->line, col, shown(fields[i], cut));
     }
+    t->lines[t->rows] = (size_t)r->line;
+    t->last_cols[t->rows] = (size_t)(fields[t->cols - 1] - r->buf) + 1;
     t->rows++;
     return GG_OK;
 }
@@ -192,9 +213,10 @@ gg_status gg_csv_read(const char *path, gg_csv_table *out, gg_error *err) {
                 if (rc != GG_OK) goto done;
                 continue;
             }
-        } else if (n != (size_t)t.cols) {
-            rc = gg_fail(err, GG_ERR_DATA, "%s:%ld: expected %d fields, found %zu", path,
-                         r.line, t.cols, n);
+        } else if (n != (size_t)t.cols) { /* at the first extra field, or the line's end */
+            size_t col = n > (size_t)t.cols ? extra_field_col(s, t.cols) : r.len + 1;
+            rc = gg_fail(err, GG_ERR_DATA, "%s:%ld:%zu: expected %d fields, found %zu", path,
+                         r.line, col, t.cols, n);
             goto done;
         } else {
             split(s, fields);
@@ -222,5 +244,7 @@ void gg_csv_free(gg_csv_table *t) {
         for (int i = 0; i < t->cols; i++) free(t->names[i]);
     free(t->names);
     free(t->values);
+    free(t->lines);
+    free(t->last_cols);
     memset(t, 0, sizeof *t);
 }

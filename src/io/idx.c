@@ -1,7 +1,8 @@
 /* IDX reader (the MNIST family): 00 00 TYPE NDIM, NDIM big-endian u32 dims,
- * then big-endian values. zlib reads raw and gzipped files alike (it looks
- * for the 1f 8b magic). The header is not trusted: the values buffer grows
- * with the data actually read, so a lying header cannot make us allocate. */
+ * then big-endian values, raw or gzipped (the 1f 8b magic; inflated here, so
+ * a cut or junk-followed gzip stream is caught). The header is not trusted:
+ * the values buffer grows with the data actually read, so a lying header
+ * cannot make us allocate. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,37 +58,132 @@ static void convert(int type, const unsigned char *p, size_t n, double *out) {
     for (size_t i = 0; i < n; i++) out[i] = element(type, p + i * es);
 }
 
+/* The file as a byte stream: raw, or gzip (1f 8b) inflated here rather than
+ * by gzread, which takes a cut trailer for a clean end and skips junk after
+ * the stream. Concatenated gzip members are read as one stream, as gzip -d
+ * does; anything else after the last member is refused. */
+typedef struct source {
+    const char *path;
+    FILE *f;
+    z_stream z;     /* in raw mode only next_in/avail_in are used */
+    bool gzip, inflating, end;
+    uint64_t read;  /* bytes taken from the file so far */
+    unsigned char *in; /* CHUNK_BYTES; owned */
+} source;
+
+/* Tops up the input buffer (keeping what is unread); *eof when nothing came. */
+static gg_status fill(source *s, bool *eof, gg_error *err) {
+    if (s->z.avail_in && s->z.next_in != s->in) memmove(s->in, s->z.next_in, s->z.avail_in);
+    s->z.next_in = s->in;
+    size_t r = fread(s->in + s->z.avail_in, 1, CHUNK_BYTES - s->z.avail_in, s->f);
+    if (ferror(s->f)) /* a directory reads as EISDIR: bad input, not a system failure */
+        return gg_fail(err, gg_open_error(errno), "%s: cannot read: %s", s->path, strerror(errno));
+    s->z.avail_in += (uInt)r;
+    s->read += r;
+    *eof = r == 0;
+    return GG_OK;
+}
+
+static gg_status source_open(source *s, const char *path, gg_error *err) {
+    memset(s, 0, sizeof *s);
+    s->path = path;
+    errno = 0;
+    if (!(s->f = fopen(path, "rb")))
+        return gg_fail(err, gg_open_error(errno), "%s: cannot open: %s", path, strerror(errno));
+    if (!(s->in = gg_alloc(CHUNK_BYTES, err))) return GG_ERR_NOMEM;
+    bool eof = false;
+    gg_status rc;
+    while (s->z.avail_in < 2 && !eof)
+        if ((rc = fill(s, &eof, err)) != GG_OK) return rc;
+    s->gzip = s->z.avail_in >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b;
+    if (s->gzip) {
+        if (inflateInit2(&s->z, 16 + MAX_WBITS) != Z_OK) /* 16: gzip wrapper only */
+            return gg_fail(err, GG_ERR_NOMEM, "%s: out of memory for zlib", path);
+        s->inflating = true;
+    }
+    return GG_OK;
+}
+
+static void source_close(source *s) {
+    if (s->inflating) inflateEnd(&s->z);
+    if (s->f) fclose(s->f);
+    free(s->in);
+}
+
+/* A gzip member ended: another member may follow; anything else is junk. */
+static gg_status member_end(source *s, gg_error *err) {
+    bool eof = false;
+    gg_status rc;
+    while (s->z.avail_in < 2 && !eof)
+        if ((rc = fill(s, &eof, err)) != GG_OK) return rc;
+    if (s->z.avail_in == 0) {
+        s->end = true;
+        return GG_OK;
+    }
+    if (s->z.avail_in >= 2 && s->z.next_in[0] == 0x1f && s->z.next_in[1] == 0x8b) {
+        inflateReset(&s->z);
+        return GG_OK;
+    }
+    uint64_t junk = s->z.avail_in, end = s->read - s->z.avail_in;
+    do { /* count the rest of the file for the message */
+        s->z.avail_in = 0;
+        if ((rc = fill(s, &eof, err)) != GG_OK) return rc;
+        junk += s->z.avail_in;
+    } while (!eof);
+    return gg_fail(err, GG_ERR_DATA,
+                   "%s: %llu bytes of trailing data after the gzip stream (which ends at byte "
+                   "%llu), expected the end of the file or another gzip member",
+                   s->path, (unsigned long long)junk, (unsigned long long)end);
+}
+
 /* Reads up to n bytes; *got says how many came. A short read is not an
- * error here (the caller reports truncation with the sizes); a corrupt
- * gzip stream or a refusing OS is. */
-static gg_status read_bytes(gzFile gz, const char *path, void *buf, size_t n, size_t *got,
-                            gg_error *err) {
+ * error here (the caller reports truncation with the sizes); a gzip stream
+ * that is cut, corrupt or followed by junk is, and so is a refusing OS. */
+static gg_status read_bytes(source *s, void *buf, size_t n, size_t *got, gg_error *err) {
+    gg_status rc;
+    bool eof = false;
     *got = 0;
-    while (*got < n) {
-        unsigned want = (unsigned)(n - *got < CHUNK_BYTES ? n - *got : CHUNK_BYTES);
-        int r = gzread(gz, (char *)buf + *got, want);
-        if (r > 0) {
-            *got += (size_t)r;
+    while (*got < n && !s->end) {
+        if (!s->z.avail_in) {
+            if ((rc = fill(s, &eof, err)) != GG_OK) return rc;
+            if (eof && !s->gzip) break;
+            if (eof)
+                return gg_fail(err, GG_ERR_DATA,
+                               "%s: truncated gzip stream: the file ends after %llu bytes, "
+                               "before the end of the compressed data and its 8-byte trailer",
+                               s->path, (unsigned long long)s->read);
+        }
+        size_t want = n - *got < CHUNK_BYTES ? n - *got : CHUNK_BYTES;
+        if (!s->gzip) {
+            if (want > s->z.avail_in) want = s->z.avail_in;
+            memcpy((char *)buf + *got, s->z.next_in, want);
+            s->z.next_in += want;
+            s->z.avail_in -= (uInt)want;
+            *got += want;
             continue;
         }
-        int zerr = Z_OK;
-        const char *zmsg = gzerror(gz, &zerr);
-        if (zerr == Z_ERRNO)
-            return gg_fail(err, GG_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-        if (zerr == Z_MEM_ERROR)
-            return gg_fail(err, GG_ERR_NOMEM, "%s: out of memory decompressing", path);
-        if (zerr != Z_OK && zerr != Z_BUF_ERROR) /* Z_BUF_ERROR: stream cut short */
-            return gg_fail(err, GG_ERR_DATA, "%s: corrupt gzip data: %s", path, zmsg);
-        break;
+        s->z.next_out = (Bytef *)buf + *got;
+        s->z.avail_out = (uInt)want;
+        int zr = inflate(&s->z, Z_NO_FLUSH);
+        *got += want - s->z.avail_out;
+        if (zr == Z_STREAM_END) {
+            if ((rc = member_end(s, err)) != GG_OK) return rc;
+        } else if (zr == Z_MEM_ERROR) {
+            return gg_fail(err, GG_ERR_NOMEM, "%s: out of memory decompressing", s->path);
+        } else if (zr != Z_OK && zr != Z_BUF_ERROR) { /* Z_BUF_ERROR: needs more input */
+            return gg_fail(err, GG_ERR_DATA, "%s: corrupt gzip data: %s (found by byte %llu)",
+                           s->path, s->z.msg ? s->z.msg : "invalid stream",
+                           (unsigned long long)(s->read - s->z.avail_in));
+        }
     }
     return GG_OK;
 }
 
 /* Checks the 4-byte magic and the dims; sets type, ndim, dims, count. */
-static gg_status read_header(gzFile gz, const char *path, gg_idx_array *a, gg_error *err) {
+static gg_status read_header(source *src, const char *path, gg_idx_array *a, gg_error *err) {
     unsigned char m[4], d[4 * GG_IDX_MAX_DIMS];
     size_t got;
-    gg_status rc = read_bytes(gz, path, m, 4, &got, err);
+    gg_status rc = read_bytes(src, m, 4, &got, err);
     if (rc != GG_OK) return rc;
     if (got < 4)
         return gg_fail(err, GG_ERR_DATA,
@@ -103,7 +199,7 @@ static gg_status read_header(gzFile gz, const char *path, gg_idx_array *a, gg_er
                        path, m[3], GG_IDX_MAX_DIMS);
     a->type = (gg_idx_type)m[2];
     a->ndim = m[3];
-    rc = read_bytes(gz, path, d, 4 * (size_t)a->ndim, &got, err);
+    rc = read_bytes(src, d, 4 * (size_t)a->ndim, &got, err);
     if (rc != GG_OK) return rc;
     if (got < 4 * (size_t)a->ndim)
         return gg_fail(err, GG_ERR_DATA,
@@ -145,16 +241,11 @@ gg_status gg_idx_read(const char *path, gg_idx_array *out, gg_error *err) {
     gg_idx_array a = {0};
     unsigned char *chunk = NULL;
     size_t cap = 0, got = 0, total = 0, es = 0, nbytes = 0;
+    source src;
     memset(out, 0, sizeof *out);
-    errno = 0;
-    gzFile gz = gzopen(path, "rb");
-    if (!gz) {
-        if (errno)
-            return gg_fail(err, gg_open_error(errno), "%s: cannot open: %s", path, strerror(errno));
-        return gg_fail(err, GG_ERR_NOMEM, "%s: out of memory opening", path);
-    }
-    gzbuffer(gz, 1 << 17);
-    rc = read_header(gz, path, &a, err);
+    rc = source_open(&src, path, err);
+    if (rc != GG_OK) goto done;
+    rc = read_header(&src, path, &a, err);
     if (rc != GG_OK) goto done;
     es = type_size(a.type);
     nbytes = a.count * es; /* read_header capped count * 8 at 4 GiB */
@@ -165,7 +256,7 @@ gg_status gg_idx_read(const char *path, gg_idx_array *out, gg_error *err) {
     }
     while (total < nbytes) {
         size_t want = nbytes - total < CHUNK_BYTES ? nbytes - total : CHUNK_BYTES;
-        rc = read_bytes(gz, path, chunk, want, &got, err);
+        rc = read_bytes(&src, chunk, want, &got, err);
         if (rc != GG_OK) goto done;
         if (got < want) {
             total += got;
@@ -182,8 +273,9 @@ gg_status gg_idx_read(const char *path, gg_idx_array *out, gg_error *err) {
                      nbytes, total);
         goto done;
     }
-    /* Reading on to the end also makes zlib check the gzip CRC. */
-    rc = read_bytes(gz, path, chunk, 1, &got, err);
+    /* Reading on to the end also makes zlib check the gzip CRC and finds
+     * junk after the gzip stream. */
+    rc = read_bytes(&src, chunk, 1, &got, err);
     if (rc != GG_OK) goto done;
     if (got) {
         rc = gg_fail(err, GG_ERR_DATA,
@@ -199,7 +291,7 @@ gg_status gg_idx_read(const char *path, gg_idx_array *out, gg_error *err) {
 done:
     free(chunk);
     if (rc != GG_OK) free(a.values);
-    gzclose(gz);
+    source_close(&src);
     return rc;
 }
 

@@ -37,6 +37,8 @@ typedef struct gg_csv_table {
     bool has_header;  /* the first line was non-numeric and was taken as names */
     char **names;     /* cols names if has_header, else NULL; owned */
     double *values;   /* rows * cols, row-major; owned */
+    size_t *lines;    /* rows: the 1-based file line of each row (blank lines counted); owned */
+    size_t *last_cols; /* rows: the 1-based byte column where each row's last field starts; owned */
 } gg_csv_table;
 
 /* Reads a numeric CSV (comma separated, optional header line, blank lines

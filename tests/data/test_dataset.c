@@ -138,6 +138,153 @@ static void test_fashion_mnist_loads_with_its_shapes(void **s) {
     gg_config_free(c);
 }
 
+/* An IDX file: the header, then n bytes of big-endian data. */
+static void write_idx(const char *dir, const char *name, int type, int ndim, const uint32_t *dims,
+                      const void *data, size_t n) {
+    unsigned char *buf = malloc(4 + 4 * (size_t)ndim + n);
+    size_t k = 0;
+    assert_non_null(buf);
+    buf[k++] = 0, buf[k++] = 0, buf[k++] = (unsigned char)type, buf[k++] = (unsigned char)ndim;
+    for (int i = 0; i < ndim; i++)
+        for (int sh = 24; sh >= 0; sh -= 8) buf[k++] = (unsigned char)(dims[i] >> sh);
+    if (n) memcpy(buf + k, data, n);
+    free(gg_test_write_file(dir, name, buf, k + n));
+    free(buf);
+}
+
+/* idx:DIR with 4 test images of 2 x 2 u8 and labels 0..3; the training
+ * files are the caller's. gg_data_load must fail with GG_ERR_DATA and a
+ * message naming DIR/file and holding want. */
+static void expect_idx_failure(const char *dir, const char *file, const char *want) {
+    unsigned char px[16] = {0}, lab[4] = {0, 1, 2, 3};
+    uint32_t idims[3] = {4, 2, 2}, ldims[1] = {4};
+    write_idx(dir, "t10k-images-idx3-ubyte", 0x08, 3, idims, px, 16);
+    write_idx(dir, "t10k-labels-idx1-ubyte", 0x08, 1, ldims, lab, 4);
+    char yaml[512], path[512];
+    snprintf(yaml, sizeof yaml, "data: {dataset: 'idx:%s', validation: 0}\n", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    gg_config *c = config(yaml);
+    gg_dataset *tr, *va, *te;
+    gg_error err = {0};
+    assert_int_equal(gg_data_load(c, &tr, &va, &te, &err), GG_ERR_DATA);
+    if (!strstr(err.msg, path)) fail_msg("message '%s' lacks '%s'", err.msg, path);
+    if (!strstr(err.msg, want)) fail_msg("message '%s' lacks '%s'", err.msg, want);
+    assert_null(strstr(err.msg, "data.validation"));
+    assert_null(tr);
+    gg_config_free(c);
+}
+
+/* Big-endian f32 or f64 bytes of v[0..n-1]. */
+static void be_floats(unsigned char *out, const double *v, size_t n, int bytes) {
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u = 0;
+        if (bytes == 4) {
+            float f = (float)v[i];
+            uint32_t u32;
+            memcpy(&u32, &f, 4);
+            u = u32;
+        } else {
+            memcpy(&u, &v[i], 8);
+        }
+        for (int b = 0; b < bytes; b++) out[i * (size_t)bytes + (size_t)b] = (unsigned char)(u >> (8 * (bytes - 1 - b)));
+    }
+}
+
+static void test_idx_non_finite_pixels_are_refused_naming_file_and_index(void **s) {
+    (void)s;
+    char *dir = gg_test_tmpdir();
+    double v[16];
+    unsigned char px[16 * 8], lab[4] = {0, 1, 2, 3};
+    uint32_t idims[3] = {4, 2, 2}, ldims[1] = {4};
+    write_idx(dir, "train-labels-idx1-ubyte", 0x08, 1, ldims, lab, 4);
+    for (int i = 0; i < 16; i++) v[i] = 0.5;
+    v[9] = NAN;
+    be_floats(px, v, 16, 4);
+    write_idx(dir, "train-images-idx3-ubyte", 0x0d, 3, idims, px, 16 * 4);
+    expect_idx_failure(dir, "train-images-idx3-ubyte", "value 9 (image 2) is not finite");
+    v[9] = 0.5, v[15] = -INFINITY;
+    be_floats(px, v, 16, 8);
+    write_idx(dir, "train-images-idx3-ubyte", 0x0e, 3, idims, px, 16 * 8);
+    expect_idx_failure(dir, "train-images-idx3-ubyte", "value 15 (image 3) is not finite (-inf)");
+    gg_test_rmtree(dir);
+    free(dir);
+}
+
+/* No images: the images file is named, not data.validation (0 >= 0 samples). */
+static void test_idx_zero_images_are_refused_naming_the_images_file(void **s) {
+    (void)s;
+    char *dir = gg_test_tmpdir();
+    uint32_t idims[3] = {0, 2, 2}, ldims[1] = {0};
+    write_idx(dir, "train-images-idx3-ubyte", 0x08, 3, idims, NULL, 0);
+    write_idx(dir, "train-labels-idx1-ubyte", 0x08, 1, ldims, NULL, 0);
+    expect_idx_failure(dir, "train-images-idx3-ubyte", ": 0 images");
+    idims[1] = idims[2] = 0xffffffffu; /* no values, whatever the dims say */
+    write_idx(dir, "train-images-idx3-ubyte", 0x08, 3, idims, NULL, 0);
+    expect_idx_failure(dir, "train-images-idx3-ubyte", ": 0 images");
+    gg_test_rmtree(dir);
+    free(dir);
+}
+
+/* A dimension of 0, or one an int shape cannot hold, is refused before any cast. */
+static void test_idx_empty_or_oversized_images_are_refused(void **s) {
+    (void)s;
+    char *dir = gg_test_tmpdir();
+    static unsigned char px[70000];
+    unsigned char lab[4] = {0, 1, 2, 3};
+    uint32_t ldims[1] = {4}, zero[3] = {4, 0, 2}, tall[3] = {1, 0x80000000u, 0},
+             wide[3] = {1, 1, 70000};
+    write_idx(dir, "train-labels-idx1-ubyte", 0x08, 1, ldims, lab, 4);
+    write_idx(dir, "train-images-idx3-ubyte", 0x08, 3, zero, NULL, 0);
+    expect_idx_failure(dir, "train-images-idx3-ubyte", "images of 4 x 0 x 2: 0 pixels");
+    write_idx(dir, "train-labels-idx1-ubyte", 0x08, 1, (uint32_t[]){1}, lab, 1);
+    write_idx(dir, "train-images-idx3-ubyte", 0x08, 3, tall, NULL, 0);
+    expect_idx_failure(dir, "train-images-idx3-ubyte", "1 x 2147483648 x 0");
+    write_idx(dir, "train-images-idx3-ubyte", 0x08, 3, wide, px, sizeof px);
+    expect_idx_failure(dir, "train-images-idx3-ubyte", "images of 1 x 1 x 70000: too large");
+    gg_test_rmtree(dir);
+    free(dir);
+}
+
+static void test_idx_label_over_65535_states_the_range(void **s) {
+    (void)s;
+    char *dir = gg_test_tmpdir();
+    unsigned char px[16] = {0}, lab[16] = {0, 0, 0, 0, 0, 1, 0x11, 0x70}; /* 0, 70000, 0, 0 */
+    uint32_t idims[3] = {4, 2, 2}, ldims[1] = {4};
+    write_idx(dir, "train-images-idx3-ubyte", 0x08, 3, idims, px, 16);
+    write_idx(dir, "train-labels-idx1-ubyte", 0x0c, 1, ldims, lab, 16);
+    expect_idx_failure(dir, "train-labels-idx1-ubyte",
+                       "label 1 is 70000, expected a class index from 0 to 65535");
+    gg_test_rmtree(dir);
+    free(dir);
+}
+
+/* The label's file line (blank lines counted) and the column where it starts. */
+static void test_csv_label_error_names_line_and_column(void **s) {
+    (void)s;
+    char *dir = gg_test_tmpdir(), yaml[512];
+    const char text[] = "a,b,label\n1,2,0\n\n3,4,1\n5,6,  0.5\n7,8,2\n";
+    char *path = gg_test_write_file(dir, "labels.csv", text, sizeof text - 1), want[600];
+    snprintf(yaml, sizeof yaml, "data: {dataset: 'csv:%s', validation: 0}\n", path);
+    gg_config *c = config(yaml);
+    gg_dataset *tr, *va, *te;
+    gg_error err = {0};
+    assert_int_equal(gg_data_load(c, &tr, &va, &te, &err), GG_ERR_DATA);
+    snprintf(want, sizeof want, "%s:5:7: label 0.5, expected a class index from 0 to 65535", path);
+    assert_string_equal(err.msg, want);
+    gg_config_free(c);
+    const char text2[] = "x,label\n1,-1\n";
+    free(gg_test_write_file(dir, "labels.csv", text2, sizeof text2 - 1));
+    snprintf(yaml, sizeof yaml, "data: {dataset: 'csv:%s', validation: 0}\n", path);
+    c = config(yaml);
+    assert_int_equal(gg_data_load(c, &tr, &va, &te, &err), GG_ERR_DATA);
+    snprintf(want, sizeof want, "%s:2:3: label -1, expected a class index from 0 to 65535", path);
+    assert_string_equal(err.msg, want);
+    gg_config_free(c);
+    free(path);
+    gg_test_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validation_split_is_seeded_disjoint_and_complete),
@@ -145,6 +292,11 @@ int main(void) {
         cmocka_unit_test(test_builtin_tasks),
         cmocka_unit_test(test_validation_larger_than_data_is_a_config_error),
         cmocka_unit_test(test_fashion_mnist_loads_with_its_shapes),
+        cmocka_unit_test(test_idx_non_finite_pixels_are_refused_naming_file_and_index),
+        cmocka_unit_test(test_idx_zero_images_are_refused_naming_the_images_file),
+        cmocka_unit_test(test_idx_empty_or_oversized_images_are_refused),
+        cmocka_unit_test(test_idx_label_over_65535_states_the_range),
+        cmocka_unit_test(test_csv_label_error_names_line_and_column),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -238,6 +238,21 @@ static void test_missing_file_is_a_config_error(void **state) {
     gg_config_free(c);
 }
 
+/* A directory opens for reading and fails at the first read: bad input
+ * (exit 2) like a missing file, not a system failure (exit 3). */
+static void test_directory_is_a_config_error(void **state) {
+    (void)state;
+    gg_config *c = fresh();
+    gg_error err = {0};
+    char dir[] = "/tmp/gg_test_config_dir_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(gg_config_load_file(c, dir, &err), GG_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, dir));
+    assert_non_null(strstr(err.msg, "Is a directory"));
+    assert_int_equal(rmdir(dir), 0);
+    gg_config_free(c);
+}
+
 /* ---- load errors ------------------------------------------------------------------ */
 
 static void test_syntax_error_names_line_and_column(void **state) {
@@ -558,6 +573,7 @@ int main(void) {
         cmocka_unit_test(test_file_layers_replace_default_list),
         cmocka_unit_test(test_load_file_names_path_and_position),
         cmocka_unit_test(test_missing_file_is_a_config_error),
+        cmocka_unit_test(test_directory_is_a_config_error),
         cmocka_unit_test(test_syntax_error_names_line_and_column),
         cmocka_unit_test(test_unknown_key_suggests_nearest),
         cmocka_unit_test(test_unknown_layer_kind_and_param_suggest),

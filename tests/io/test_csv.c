@@ -160,6 +160,7 @@ static void test_csv_reads_many_rows(void **state) {
     assert_int_equal(gg_csv_read(fx->path, &t, NULL), GG_OK);
     assert_int_equal(t.rows, R);
     for (int r = 0; r < R; r++) assert_true(t.values[2 * r + 1] == r * 0.5);
+    for (int r = 0; r < R; r++) assert_int_equal(t.lines[r], r + 1); /* across regrowths */
     gg_csv_free(&t);
 }
 
@@ -177,10 +178,35 @@ static void test_csv_rejects_line_longer_than_limit(void **state) {
 
 static void test_csv_rejects_ragged_row_naming_line_and_counts(void **state) {
     fixture *fx = *state;
+    /* Too few: the column of the line's end; too many: of the first extra field. */
     put(fx, "ragged.csv", "a,b,c\n1,2,3\n\n4,5\n", 0);
-    expect_failure(fx->path, GG_ERR_DATA, ":4: expected 3 fields, found 2", NULL);
+    expect_failure(fx->path, GG_ERR_DATA, ":4:4: expected 3 fields, found 2", NULL);
     put(fx, "ragged2.csv", "1,2\n3,4,5\n", 0);
-    expect_failure(fx->path, GG_ERR_DATA, ":2: expected 2 fields, found 3", NULL);
+    expect_failure(fx->path, GG_ERR_DATA, ":2:5: expected 2 fields, found 3", NULL);
+    put(fx, "ragged3.csv", "1,2\r\n3,4,  5,6\r\n", 0);
+    expect_failure(fx->path, GG_ERR_DATA, ":2:7: expected 2 fields, found 4", NULL);
+    put(fx, "ragged4.csv", "1,2\n3,4,\n", 0);
+    expect_failure(fx->path, GG_ERR_DATA, ":2:5: expected 2 fields, found 3", NULL);
+}
+
+/* Each row's file line (blank lines and the header counted) and the column
+ * where its last field starts, so a caller checking a column can say where. */
+static void test_csv_records_line_and_last_field_column_of_each_row(void **state) {
+    fixture *fx = *state;
+    put(fx, "where.csv", "\xEF\xBB\xBFx,label\n1,0\n\n  \n22,  1\r\n333,2", 0);
+    gg_csv_table t;
+    gg_error err = {0};
+    assert_int_equal(gg_csv_read(fx->path, &t, &err), GG_OK);
+    assert_int_equal(t.rows, 3);
+    assert_int_equal(t.lines[0], 2);
+    assert_int_equal(t.lines[1], 5);
+    assert_int_equal(t.lines[2], 6);
+    assert_int_equal(t.last_cols[0], 3);
+    assert_int_equal(t.last_cols[1], 6); /* the blanks before a field are not the field */
+    assert_int_equal(t.last_cols[2], 5);
+    gg_csv_free(&t);
+    assert_null(t.lines);
+    assert_null(t.last_cols);
 }
 
 static void test_csv_rejects_non_numeric_field_naming_line_and_column(void **state) {
@@ -260,6 +286,7 @@ int main(void) {
         T(test_csv_reads_many_rows),
         T(test_csv_rejects_line_longer_than_limit),
         T(test_csv_rejects_ragged_row_naming_line_and_counts),
+        T(test_csv_records_line_and_last_field_column_of_each_row),
         T(test_csv_rejects_non_numeric_field_naming_line_and_column),
         T(test_csv_truncates_long_field_in_message),
         T(test_csv_rejects_nan_and_inf_as_not_finite),
