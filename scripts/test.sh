@@ -59,5 +59,9 @@ else
     echo "FAIL valgrind: bad-input cases"; cat build/valgrind/bad_input.log; status=1
 fi
 
+# libFuzzer on the file and config readers, about 30 s per harness, then the
+# replay of every input that once crashed (scripts/fuzz.sh).
+GG_FUZZ_SECONDS=30 ./scripts/fuzz.sh || status=1
+
 if [ $status -ne 0 ]; then echo "FAILED"; exit 1; fi
 echo "all test suites passed"

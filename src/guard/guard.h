@@ -12,7 +12,8 @@
 #define GG_MAX_EVENTS 16
 #define GG_DIAG_WINDOW 50
 
-/* A ring of the last finite values with median / MAD statistics. */
+/* A ring of the last finite values with median / MAD statistics (the
+ * spike detector keeps log values in it). */
 typedef struct gg_window {
     double *v; /* owned, cap */
     int cap, n, pos;
