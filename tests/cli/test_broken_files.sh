@@ -547,6 +547,8 @@ def rebuild(entries, meta=META):
 
 
 GOOD_ENTRIES = [(k, v["dtype"], v["shape"], tensor_bytes(k)) for k, v in TENSORS]
+# The build's real type: F32, or F64 in the float64 build.
+REAL_FMT = "<d" if HDR[TENSORS[0][0]]["dtype"] == "F64" else "<f"
 
 
 def with_entry(target, **change):
@@ -633,7 +635,9 @@ for name, field, value, pat in [
     st_case(f"tensor_{name}", st_bytes(h, DATA), [f"'{esc(W0)}'|{esc(W0)}", pat])
 # The tiling of the data block.
 h = json.loads(raw)
-h["layers.0.weight"]["data_offsets"] = [28, 540]  # overlaps layers.0.bias [0, 32)
+ES = struct.calcsize(REAL_FMT)  # element size of the build's real type
+b0, e0 = h["layers.0.weight"]["data_offsets"]
+h["layers.0.weight"]["data_offsets"] = [b0 - ES, e0 - ES]  # overlaps layers.0.bias's last element
 st_case("tiling_overlap", st_bytes(h, DATA), ["overlap"])
 h = json.loads(raw)
 for k, v in h.items():
@@ -642,7 +646,9 @@ for k, v in h.items():
 st_case("tiling_gap", st_bytes(h, DATA[:544] + bytes(8) + DATA[544:]), ["gap of 8"])
 st_case("tiling_unused_tail", st_bytes(json.loads(raw), DATA + bytes(16)), ["16 unused bytes"])
 h = json.loads(raw)
-h["layers.2.bias"]["data_offsets"] = [32, 72]  # shares bytes with layers.0.weight
+b2, e2 = h["layers.2.bias"]["data_offsets"]
+w0b = h["layers.0.weight"]["data_offsets"][0]
+h["layers.2.bias"]["data_offsets"] = [w0b, w0b + e2 - b2]  # shares bytes with layers.0.weight
 st_case("tiling_shared_bytes", st_bytes(h, DATA), ["overlap|gap|unused"])
 st_case("no_tensors_at_all", st_bytes({"__metadata__": META}, b""), ["no tensor 'layers\\.0\\.weight'"])
 st_case("empty_object", st_bytes(b"{}", b""), ["no tensor"])
@@ -667,7 +673,7 @@ st_case("dtype_bool", st_bytes(*rebuild(with_entry("layers.2.bias", dtype="BOOL"
 for name, val, fmt, dt in [("nan", float("nan"), "<f", "F32"), ("inf", float("inf"), "<f", "F32"),
                            ("minus_inf", float("-inf"), "<f", "F32"),
                            ("f64_nan", float("nan"), "<d", "F64")]:
-    vals = list(struct.unpack("<128f", tensor_bytes(W0)))
+    vals = list(struct.unpack("<128" + REAL_FMT[1], tensor_bytes(W0)))
     vals[77] = val
     data = b"".join(struct.pack(fmt, v) for v in vals)
     st_case(f"weight_{name}", st_bytes(*rebuild(with_entry(W0, dtype=dt, data=data))),
@@ -715,7 +721,7 @@ while done < 4:
 # eval: a damaged model file, a damaged run directory, broken data.
 st_case("truncated", ST[:8 + HLEN + 64], ["past the end|truncated|data"], cmd="eval")
 st_case("header_array", st_bytes(b"[]", DATA), ["header"], cmd="eval")
-st_case("weight_nan", st_bytes(*rebuild(with_entry(W0, data=struct.pack("<f", float("nan")) * 128))),
+st_case("weight_nan", st_bytes(*rebuild(with_entry(W0, data=struct.pack(REAL_FMT, float("nan")) * 128))),
         ["not finite"], cmd="eval")
 st_case("no_config_in_metadata",
         st_bytes(*rebuild(GOOD_ENTRIES, meta={"format": "pt"})), ["gradguard_config"], cmd="eval")
