@@ -81,7 +81,8 @@ typedef enum gg_init {
     GG_INIT_HE_UNIFORM,     /* U(-b, b), b = gain sqrt(3 / fan_in) */
     GG_INIT_HE_NORMAL,      /* N(0, gain^2 / fan_in) */
     GG_INIT_TORCH_DEFAULT,  /* nn.Linear's: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
-    GG_INIT_ORTHOGONAL      /* a random orthogonal matrix times gain */
+    GG_INIT_ORTHOGONAL,     /* a random orthogonal matrix times gain */
+    GG_INIT_CONSTANT        /* every element = gain_or_scale (PReLU's 0.25) */
 } gg_init;
 
 gg_graph *gg_graph_new(int max_batch, uint64_t seed);
@@ -94,6 +95,11 @@ gg_node *gg_input(gg_graph *g, const char *name, int ndim, const int *dims);
 gg_node *gg_param(gg_graph *g, const char *name, int ndim, const int *dims,
                   gg_init init, double gain_or_scale);
 
+/* Saved state that is not trained (batch norm's running statistics), every
+ * element set to fill at build; integer marks a count written as I64. */
+gg_node *gg_buffer(gg_graph *g, const char *name, int ndim, const int *dims, double fill,
+                   int integer);
+
 /* y = x W^T + b with x [N, in], W [out, in], b [out] or NULL. */
 gg_node *gg_linear(gg_graph *g, gg_node *x, gg_node *w, gg_node *b);
 gg_node *gg_identity(gg_graph *g, gg_node *x);
@@ -104,6 +110,57 @@ gg_node *gg_leaky_relu(gg_graph *g, gg_node *x, double slope);
 gg_node *gg_elu(gg_graph *g, gg_node *x, double alpha);
 gg_node *gg_softmax(gg_graph *g, gg_node *x); /* over the last dimension */
 gg_node *gg_add(gg_graph *g, gg_node *a, gg_node *b);
+/* PReLU: max(0, x) + a min(0, x), a [1] shared or [C] per channel (dim 1). */
+gg_node *gg_prelu(gg_graph *g, gg_node *x, gg_node *a);
+
+/* Images are NCHW: x [N, C, H, W]. Pairs are {height, width}. */
+/* conv2d: w [O, C, kh, kw], b [O] or NULL -> [N, O, H', W'] with
+ * H' = (H + 2 pad - dil (kh - 1) - 1) / stride + 1, as nn.Conv2d. */
+gg_node *gg_conv2d(gg_graph *g, gg_node *x, gg_node *w, gg_node *b, const int stride[2],
+                   const int pad[2], const int dilation[2]);
+/* Pooling windows as nn.MaxPool2d / nn.AvgPool2d (padding counted in the
+ * average, count_include_pad = True; no ceil mode). */
+gg_node *gg_max_pool2d(gg_graph *g, gg_node *x, const int kernel[2], const int stride[2],
+                       const int pad[2]);
+gg_node *gg_avg_pool2d(gg_graph *g, gg_node *x, const int kernel[2], const int stride[2],
+                       const int pad[2]);
+/* [N, C, H, W] -> [N, C]: the mean over each channel's plane. */
+gg_node *gg_global_avg_pool(gg_graph *g, gg_node *x);
+/* [N, d1, d2, ...] -> [N, d1 d2 ...]. */
+gg_node *gg_flatten(gg_graph *g, gg_node *x);
+/* [N, T, F] -> [N, F]: the last step of a sequence. */
+gg_node *gg_last_step(gg_graph *g, gg_node *x);
+
+/* Batch norm over dim 1 of [N, C] or [N, C, H, W] (nn.BatchNorm1d/2d):
+ * gamma, beta [C] parameters (either may be NULL: affine off); running_mean,
+ * running_var [C] and count [1] buffers. Training mode normalises with the
+ * batch statistics and updates the running ones with momentum and the
+ * unbiased variance; evaluation uses the running ones. */
+gg_node *gg_batch_norm(gg_graph *g, gg_node *x, gg_node *gamma, gg_node *beta,
+                       gg_node *running_mean, gg_node *running_var, gg_node *count,
+                       double momentum, double eps);
+/* Layer norm over the last `dims` dimensions (nn.LayerNorm(shape[-dims:]));
+ * gamma, beta of that shape, or NULL. */
+gg_node *gg_layer_norm(gg_graph *g, gg_node *x, gg_node *gamma, gg_node *beta, int dims,
+                       double eps);
+/* Inverted dropout: in training zeroes each element with probability p and
+ * scales the rest by 1/(1-p), the mask drawn from the graph's seeded
+ * generator; the identity in evaluation. */
+gg_node *gg_dropout(gg_graph *g, gg_node *x, double p);
+
+/* Recurrent layers over x [N, T, F] with zero initial state, PyTorch's
+ * layouts and gate order: w_ih [G H, F], w_hh [G H, H], b_ih, b_hh [G H]
+ * (either bias may be NULL) with G = 1 (RNN), 4 (LSTM: i, f, g, o),
+ * 3 (GRU: r, z, n). Output [N, T, H] when sequence, else [N, H] (the last
+ * step). Back-propagation through time over all T steps. */
+typedef enum gg_cell {
+    GG_CELL_RNN_TANH,
+    GG_CELL_RNN_RELU,
+    GG_CELL_LSTM,
+    GG_CELL_GRU
+} gg_cell;
+gg_node *gg_recurrent(gg_graph *g, gg_node *x, gg_cell cell, gg_node *w_ih, gg_node *w_hh,
+                      gg_node *b_ih, gg_node *b_hh, int sequence);
 
 /* Losses: scalar mean over the batch. target is an input node. */
 gg_node *gg_mse_loss(gg_graph *g, gg_node *pred, gg_node *target);
@@ -139,6 +196,8 @@ int gg_graph_param_count(const gg_graph *g);
 gg_node *gg_graph_param(gg_graph *g, int i);
 gg_node *gg_graph_find_param(gg_graph *g, const char *name);
 size_t gg_graph_param_len(const gg_graph *g); /* total elements */
+int gg_graph_buffer_count(const gg_graph *g);
+gg_node *gg_graph_buffer(gg_graph *g, int i);
 gg_real *gg_graph_param_data(gg_graph *g);
 gg_real *gg_graph_param_grad(gg_graph *g);
 
@@ -275,6 +334,13 @@ gg_status gg_trainer_load(gg_trainer *t, const char *path, gg_error *err);
 gg_status gg_checkpoint_config(const char *path, gg_config *c, int64_t *step, gg_error *err);
 /* Feeds an epoch's validation loss to reduce-on-plateau; 1 if it cut the lr. */
 int gg_trainer_end_epoch(gg_trainer *t, double val_loss);
+/* Early stopping (train.early_stopping): records an epoch's validation
+ * metrics, keeping a copy of the best epoch's weights; 1 once patience
+ * epochs have passed without an improvement of more than min_delta. */
+int gg_trainer_early_stop(gg_trainer *t, double val_loss, double val_acc);
+/* Puts back the best epoch's weights (when restore_best is on); returns
+ * that epoch (1-based), or 0 when there is none to restore. */
+int gg_trainer_restore_best(gg_trainer *t);
 
 #ifdef __cplusplus
 }

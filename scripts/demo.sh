@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds gradguard, and trains the default model
-# (an MLP on Fashion-MNIST, guard on); prints the test accuracy and the run
-# directory.
+# (an MLP on Fashion-MNIST, guard on); prints the test accuracy, the run
+# directory and the path of its HTML report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -12,3 +12,4 @@ cmake --build build/release -j "$(nproc)" --target gradguard_cli >/dev/null
 out=runs/demo-$(date +%Y%m%d-%H%M%S)
 ./build/release/gradguard train --out "$out" "$@"
 echo "run directory: $out"
+echo "report: $out/report.html"

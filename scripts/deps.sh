@@ -1,7 +1,7 @@
 # Sourced by demo.sh and test.sh: installs the Debian packages gradguard
 # needs, once, and only those that are missing.
-GG_PACKAGES_BUILD="build-essential cmake pkg-config libopenblas-dev libfyaml-dev libjansson-dev zlib1g-dev dataset-fashion-mnist"
-GG_PACKAGES_TEST="libcmocka-dev clang libclang-rt-14-dev valgrind python3-torch python3-numpy"
+GG_PACKAGES_BUILD="build-essential cmake pkg-config libopenblas-dev libfyaml-dev libjansson-dev zlib1g-dev dataset-fashion-mnist openmpi-bin libopenmpi-dev"
+GG_PACKAGES_TEST="libcmocka-dev clang libclang-rt-14-dev valgrind python3-torch python3-numpy chromium"
 
 gg_install() {
     local missing=()

@@ -9,6 +9,12 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_IO = 3 };
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
+/* `gradguard lab compress`: trains the default MLP into DIR/compress/ and
+ * writes the sparsity x float/int8 table there (compress.md) and to stdout. */
+int cmd_compress_lab(const char *dir, int quick, int threads);
+int cmd_lab(int argc, char **argv);
 
 /* arg, config, data, shape -> 2; io -> 3; the rest -> 1. */
 int cli_exit_code(gg_status s);

@@ -11,8 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli/cli.h"
+#include "cli/cli_dist.h"
+#include "dist/dist.h"
 #include "io/io.h"
 #include "io/metrics.h"
+#include "report/report.h"
 #include "train/trainer.h"
 
 static const char train_usage[] =
@@ -29,6 +32,7 @@ static const char train_usage[] =
     "  --steps N         stop when the run has taken N steps\n"
     "  --threads N       threads for kernels (default: all cores)\n"
     "  --quiet           print only the final line\n"
+    "  --silent          print nothing (errors still go to stderr)\n"
     "  --print-config    print the resolved config as YAML and exit\n";
 
 typedef struct train_args {
@@ -36,7 +40,7 @@ typedef struct train_args {
     const char *sets[256];
     int n_sets;
     long long steps;
-    int threads, quiet, print_config;
+    int threads, quiet, silent, print_config;
 } train_args;
 
 static int parse_args(int argc, char **argv, train_args *a) {
@@ -78,6 +82,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
             a->resume = v;
         } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
             a->quiet = 1;
+        } else if (!strcmp(argv[i], "--silent")) {
+            a->quiet = a->silent = 1;
         } else if (!strcmp(argv[i], "--print-config")) {
             a->print_config = 1;
         } else if (missing) {
@@ -179,10 +185,15 @@ static void progress_draw(progress *p, const gg_trainer *t, const gg_step_info *
             s->lr, (int)eta / 60, (int)eta % 60);
 }
 
-/* SIGINT/SIGTERM: finish the step, write a checkpoint, stop. A second
- * signal ends the process at once (SA_RESETHAND). */
+/* SIGINT/SIGTERM (and SIGUSR1, which mpirun forwards to every rank without
+ * ending the job): finish the step, write a checkpoint, stop. A second
+ * signal ends the process at once (SA_RESETHAND). Under mpirun the ranks
+ * agree on the step to stop at (gg_dist_note_signal, dist.h). */
 static volatile sig_atomic_t stop_signal;
-static void on_signal(int sig) { stop_signal = sig; }
+static void on_signal(int sig) {
+    if (gg_dist_size() > 1) gg_dist_note_signal(sig); /* stop_signal comes from the agreement */
+    else stop_signal = sig;
+}
 static void signal_setup(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -191,16 +202,19 @@ static void signal_setup(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
 }
 
 static gg_status checkpoint(gg_trainer *tr, const char *out, int64_t *newest, const gg_config *c,
                             gg_metrics *mx, double *last, gg_error *err) {
+    if (gg_dist_rank() != 0) return GG_OK; /* rank 0 alone writes */
     /* Metrics first: once a checkpoint of step S exists, every line up to S
      * must be in the file, or a resume from S would lack them. */
     if (fflush(mx->f) != 0)
         return gg_fail(err, GG_ERR_IO, "%s: write failed: %s", mx->path, strerror(errno));
     gg_status s = cli_checkpoint(tr, out, newest, c->checkpoint.keep, err);
     if (s == GG_OK) *last = cli_now();
+    if (s == GG_OK) gg_dist_set_checkpoint(out, *newest);
     return s;
 }
 
@@ -237,6 +251,18 @@ static void diagnose(gg_metrics *mx, gg_trainer *tr, bool print) {
     if (print && n == 0) printf("diagnosis: no problem found: gradients flowed and the loss fell\n");
 }
 
+/* The HTML report of the run directory; a failure is a warning, not a
+ * failed run: the model and metrics are already written. */
+static void write_report(const char *out, const train_args *a) {
+    gg_error err = {0};
+    char path[4200];
+    snprintf(path, sizeof path, "%s/report.html", out);
+    if (gg_report_write(out, NULL, &err) != GG_OK)
+        fprintf(stderr, "gradguard: warning: no report: %s\n", err.msg);
+    else if (!a->quiet)
+        printf("report: %s\n", path);
+}
+
 static int run(const train_args *a, gg_config *c) {
     gg_error err = {0};
     gg_dataset *train = NULL, *val = NULL, *test = NULL;
@@ -246,8 +272,9 @@ static int run(const train_args *a, gg_config *c) {
     int code = EXIT_OK;
     char out[4096], path[4200];
     gg_status s;
+    bool agreed = false, lead = gg_dist_rank() == 0; /* under mpirun: rank 0 alone writes */
 
-    gg_set_threads(c->train.threads);
+    gg_set_threads(c->train.threads > 0 ? c->train.threads : gg_dist_default_threads());
     if ((s = gg_data_load(c, &train, &val, &test, &err)) != GG_OK) goto fail;
     int max_batch = c->train.batch_size > c->train.eval_batch_size ? c->train.batch_size
                                                                    : c->train.eval_batch_size;
@@ -256,6 +283,8 @@ static int run(const train_args *a, gg_config *c) {
     if ((s = gg_trainer_new(model, c, train, &tr, &err)) != GG_OK) goto fail;
     if (val && (s = gg_model_check_data(model, val, &err)) != GG_OK) goto fail;
     if (test && test->n && (s = gg_model_check_data(model, test, &err)) != GG_OK) goto fail;
+    agreed = true; /* under mpirun: every rank is ready, or the job stops here */
+    if ((s = cli_dist_agree(GG_OK, &err)) != GG_OK) goto fail;
 
     int64_t newest = -1; /* step of DIR/checkpoint.safetensors */
     if (a->resume) {
@@ -264,7 +293,9 @@ static int run(const train_args *a, gg_config *c) {
         gg_error lerr = {0};
         s = GG_ERR_DATA;
         for (int i = 0; i < n && s != GG_OK; i++) {
-            if ((s = gg_trainer_load(tr, paths[i], &lerr)) == GG_OK) {
+            /* Every rank loads the same file; a refusal as the wrong job is no damage. */
+            if ((s = cli_dist_agree_load(gg_trainer_load(tr, paths[i], &lerr))) == GG_ERR_ARG) break;
+            if (s == GG_OK) {
                 if (i == 0 && strstr(paths[i], "/checkpoint.safetensors"))
                     newest = gg_trainer_step_count(tr);
                 if (!a->quiet)
@@ -275,10 +306,13 @@ static int run(const train_args *a, gg_config *c) {
             /* Out of the way, so rotation can never keep it over a good one. */
             char aside[4300];
             snprintf(aside, sizeof aside, "%.4200s.corrupt", paths[i]);
-            rename(paths[i], aside);
+            if (lead) rename(paths[i], aside);
             fprintf(stderr, "gradguard: warning: skipping %s (renamed to %s): %s\n", paths[i], aside,
                     lerr.msg);
         }
+        if (s == GG_ERR_ARG) gg_fail(&err, s, "%s", lerr.msg[0] ? lerr.msg : "another rank refused the checkpoint");
+        if (n > 0 && s != GG_OK) gg_dist_exit_together(); /* every rank saw the same files */
+        if (n > 0 && s == GG_ERR_ARG) goto fail;
         if (n > 0 && s != GG_OK) {
             s = gg_fail(&err, GG_ERR_DATA, "%s: none of its %d checkpoints could be loaded", a->resume, n);
             goto fail;
@@ -290,15 +324,19 @@ static int run(const train_args *a, gg_config *c) {
     if (a->resume) snprintf(out, sizeof out, "%s", a->resume);
     else if (a->out) snprintf(out, sizeof out, "%s", a->out);
     else default_out(out, sizeof out);
-    if ((s = cli_mkdirs(out, &err)) != GG_OK) goto fail;
-    if (a->resume) cli_remove_stale_temporaries(out);
+    if (lead && (s = cli_mkdirs(out, &err)) != GG_OK) goto fail;
+    if (lead && a->resume) cli_remove_stale_temporaries(out);
+    gg_dist_set_checkpoint(out, !lead || (a->resume && newest < 0) ? -2 : newest);
     snprintf(path, sizeof path, "%s/config.yaml", out);
-    if ((s = write_config(c, path, &err)) != GG_OK) goto fail;
+    if (lead && (s = write_config(c, path, &err)) != GG_OK) goto fail;
     snprintf(path, sizeof path, "%s/metrics.jsonl", out);
-    if (a->resume &&
+    if (lead && a->resume &&
         (s = cli_trim_metrics(path, gg_trainer_step_count(tr), gg_trainer_epoch(tr), &err)) != GG_OK)
         goto fail;
-    if ((s = gg_metrics_open(&mx, path, a->resume != NULL, &err)) != GG_OK) goto fail;
+    if ((s = gg_metrics_open(&mx, lead ? path : "/dev/null", a->resume != NULL, &err)) != GG_OK) goto fail;
+    if (lead)
+        gg_metrics_run(&mx, gg_get_threads(), a->config ? a->config : "the default model",
+                       a->resume ? (long long)gg_trainer_step_count(tr) : -1);
     signal_setup();
     double last_checkpoint = cli_now();
 
@@ -310,18 +348,22 @@ static int run(const train_args *a, gg_config *c) {
         printf("training %s on %s: %zu train, %zu validation, %zu test samples; %lld steps, %d threads\n",
                a->config ? a->config : "the default model", c->data.dataset, train->n,
                val ? val->n : 0, test ? test->n : 0, (long long)total, gg_get_threads());
+    if (!a->quiet) cli_dist_banner(c->train.batch_size, stdout);
     epoch_totals et = {0};
     int64_t epoch_samples = 0; /* this session's, for samples/s */
     double epoch_start = cli_now(), run_start = epoch_start;
     gg_step_info info = {0};
-    while (tr->step < total) {
+    const int patience = c->train.early_stopping.patience;
+    bool stop_early = patience > 0 && tr->es_bad >= patience; /* a resumed run that had stopped */
+    while (tr->step < total && !stop_early) {
         if ((s = gg_trainer_step(tr, &info, &err)) != GG_OK) {
             log_events(&mx, tr, &et);
             gg_metrics_event(&mx, tr->step + 1, s == GG_ERR_DIVERGED ? "gave_up" : "nonfinite", err.msg);
             if (bar.on) fputs("\r\033[K", stderr);
-            fprintf(stderr, "gradguard: %s\n", err.msg);
-            diagnose(&mx, tr, true);
+            if (!a->silent) fprintf(stderr, "gradguard: %s\n", err.msg); /* the lab reports it itself */
+            diagnose(&mx, tr, !a->silent);
             gg_metrics_summary(&mx, tr->step, tr->epoch, NAN, NAN, cli_now() - run_start);
+            gg_dist_exit_together(); /* the guard decided the same on every rank */
             code = cli_exit_code(s);
             goto done;
         }
@@ -333,6 +375,7 @@ static int run(const train_args *a, gg_config *c) {
             nps = gg_trainer_param_stats(tr, &ps);
             nls = gg_trainer_layer_stats(tr, &ls);
         }
+        if (tr->world > 1) stop_signal = tr->dist_stop_signal; /* the step every rank stops at */
         gg_metrics_step(&mx, &info, ps, nps, ls, nls);
         log_events(&mx, tr, &et);
         const gg_epoch_totals *tot = gg_trainer_epoch_totals(tr);
@@ -349,6 +392,7 @@ static int run(const train_args *a, gg_config *c) {
                     (int)stop_signal, (long long)info.step, out);
             gg_metrics_event(&mx, info.step, "stopped", "stopped by a signal; checkpoint written");
             code = 128 + (int)stop_signal;
+            gg_dist_exit_together();
             goto done;
         }
         epoch_samples += info.samples;
@@ -363,6 +407,7 @@ static int run(const train_args *a, gg_config *c) {
             double rate = (double)epoch_samples / secs;
             gg_metrics_epoch(&mx, info.epoch + 1, trr.loss, trr.accuracy, vr.loss, vr.accuracy, rate, info.lr);
             if (val && gg_trainer_end_epoch(tr, vr.loss)) log_events(&mx, tr, &et);
+            if (val && info.epoch_end) stop_early = gg_trainer_early_stop(tr, vr.loss, vr.accuracy);
             if (info.epoch_end && (s = checkpoint(tr, out, &newest, c, &mx, &last_checkpoint, &err)) != GG_OK)
                 goto fail;
             if (bar.on) fputs("\r\033[K", stderr);
@@ -381,18 +426,37 @@ static int run(const train_args *a, gg_config *c) {
             memset(&et, 0, sizeof et);
             epoch_samples = 0;
             epoch_start = cli_now();
+            if (stop_early) {
+                char msg[200];
+                snprintf(msg, sizeof msg, "early stopping: %s did not improve for %d epochs (best: epoch %d)",
+                         c->train.early_stopping.metric == GG_STOP_VAL_ACC ? "val_acc" : "val_loss",
+                         patience, tr->es_best_epoch);
+                gg_metrics_event(&mx, tr->step, "early_stop", msg);
+                if (!a->quiet) printf("%s\n", msg);
+            }
         }
+    }
+    int best = gg_trainer_restore_best(tr);
+    if (best > 0 && best != tr->epoch) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "restored the weights of epoch %d, the best on validation", best);
+        gg_metrics_event(&mx, tr->step, "restore_best", msg);
+        if (!a->quiet) printf("%s\n", msg);
     }
     double secs = cli_now() - run_start;
     gg_eval_result tres = {.loss = NAN, .accuracy = NAN};
-    if (test && test->n && (s = gg_model_evaluate(model, test, &tres, &err)) != GG_OK) goto fail;
+    if ((s = cli_dist_check_same(model, &err)) != GG_OK) goto fail;
+    if (lead && test && test->n && (s = gg_model_evaluate(model, test, &tres, &err)) != GG_OK) goto fail;
     if (c->guard.enabled) diagnose(&mx, tr, !a->quiet);
     gg_metrics_summary(&mx, tr->step, tr->epoch, tres.loss, tres.accuracy, secs);
     snprintf(path, sizeof path, "%s/model.safetensors", out);
-    if ((s = gg_model_save(model, path, &err)) != GG_OK) goto fail;
+    if (lead && (s = gg_model_save(model, path, &err)) != GG_OK) goto fail;
     if (newest != tr->step && (s = checkpoint(tr, out, &newest, c, &mx, &last_checkpoint, &err)) != GG_OK)
         goto fail;
     if ((s = gg_metrics_close(&mx, &err)) != GG_OK) goto fail;
+    if (lead) write_report(out, a);
+    if (!a->quiet || getenv("GG_DIST_TIMING")) cli_dist_report(secs, stdout);
+    if (a->silent) goto done;
     if (!test || test->n == 0)
         printf("trained %lld steps in %.1fs (no test set); run directory: %s\n", (long long)tr->step,
                secs, out);
@@ -404,9 +468,13 @@ static int run(const train_args *a, gg_config *c) {
                100 * tres.accuracy, tres.loss, (long long)tr->step, secs, out);
     goto done;
 fail:
+    if (!agreed) cli_dist_agree(s, &err); /* under mpirun: the others must not wait for this rank */
     code = cli_report(&err);
 done:
-    if (mx.f) gg_metrics_close(&mx, NULL);
+    if (mx.f) { /* a run that stopped early (diverged, a signal): its report too */
+        gg_metrics_close(&mx, NULL);
+        if (lead) write_report(out, a);
+    }
     gg_trainer_free(tr);
     gg_model_free(model);
     gg_dataset_free(train);
@@ -418,6 +486,7 @@ done:
 int cmd_train(int argc, char **argv) {
     train_args a;
     int code = parse_args(argc, argv, &a);
+    if (code) gg_dist_exit_together(); /* the same arguments on every rank */
     if (code) return code < 0 ? EXIT_OK : code;
     gg_error err = {0};
     gg_config *c = gg_config_new_default();
@@ -425,7 +494,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "gradguard: out of memory\n");
         return EXIT_FAILED;
     }
-    gg_status s = resolve_config(&a, c, &err);
+    gg_status s = cli_dist_agree(resolve_config(&a, c, &err), &err);
     if (s != GG_OK) {
         code = cli_report(&err);
     } else if (a.print_config) {

@@ -6,6 +6,7 @@
 #include <time.h>
 #include "cli/cli.h"
 #include "core/core.h"
+#include "dist/dist.h"
 
 static const char usage[] =
     "usage: gradguard COMMAND [ARGS]\n"
@@ -16,6 +17,10 @@ static const char usage[] =
     "  train  [CONFIG.yaml] [--set KEY=VALUE]... [--out DIR] [--init WEIGHTS.safetensors]\n"
     "         [--steps N] [--threads N] [--quiet] [--print-config]\n"
     "  eval   MODEL (a run DIR or a .safetensors) [--data SPEC] [--split test|train|val] [--json]\n"
+    "  report RUN_DIR [-o FILE.html]\n"
+    "  compress MODEL [--prune SPARSITY] [--structured] [--finetune-epochs N] [--quantize int8]\n"
+    "         --out FILE.safetensors  |  compress MODEL --sweep\n"
+    "  lab    [SUITE] [--out DIR] [--quick]   run the stability lab's experiments side by side\n"
     "\n"
     "  gradguard --help | --version | COMMAND --help\n";
 
@@ -75,7 +80,7 @@ double cli_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
     if (argc < 2) {
         fputs(usage, stderr);
         return EXIT_USAGE;
@@ -91,6 +96,26 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report")) return cmd_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "compress")) return cmd_compress(argc - 1, argv + 1);
+    if (!strcmp(cmd, "lab")) return cmd_lab(argc - 1, argv + 1);
     fprintf(stderr, "gradguard: unknown command '%s'\n\n%s", cmd, usage);
     return EXIT_USAGE;
+}
+
+/* Under mpirun, MPI starts here and ends with the command (src/dist/dist.h);
+ * train coordinates its ranks' exits, the other commands do the same on
+ * every rank. */
+int main(int argc, char **argv) {
+    gg_dist_init(&argc, &argv);
+    if (!gg_dist_compiled() && gg_dist_launcher_size() > 1) {
+        fprintf(stderr, "gradguard: started by mpirun as one of %d ranks, but this gradguard was built without "
+                        "MPI (CMake option GG_MPI, needs libopenmpi-dev): each rank would train alone\n",
+                gg_dist_launcher_size());
+        return EXIT_USAGE;
+    }
+    if (argc < 2 || strcmp(argv[1], "train") != 0) gg_dist_exit_together();
+    int code = dispatch(argc, argv);
+    gg_dist_finalize(code);
+    return code;
 }

@@ -163,5 +163,5 @@ gg_status gg_data_files(const gg_config *c, gg_dataset **train, gg_dataset **tes
     if (strncmp(name, "csv:", 4) == 0) return csv_file(c, name + 4, train, test, err);
     return gg_fail(err, GG_ERR_CONFIG,
                    "data.dataset: unknown data set '%s', expected fashion-mnist, idx:DIR, csv:PATH, "
-                   "xor or random-binary", name);
+                   "xor, random-binary or adding", name);
 }

@@ -25,6 +25,8 @@ void gg_graph_free(gg_graph *g) {
     for (int i = 0; i < g->n_nodes; i++) free(g->nodes[i]);
     free(g->nodes);
     free(g->params);
+    free(g->buffers);
+    free(g->buf);
     free(g->arena);
     free(g->param);
     free(g->grad);
@@ -143,6 +145,31 @@ gg_node *gg_param(gg_graph *g, const char *name, int ndim, const int *dims, gg_i
     return gg_param_fan(g, name, ndim, dims, init, gain_or_scale, fan_in, fan_out);
 }
 
+gg_node *gg_buffer(gg_graph *g, const char *name, int ndim, const int *dims, double fill,
+                   int integer) {
+    if (!g || g->status) return NULL;
+    for (int i = 0; i < g->n_buffers; i++)
+        if (strcmp(g->buffers[i]->name, name) == 0) {
+            gg_graph_set_error(g, GG_ERR_ARG, "buffer name '%s' used twice", name);
+            return NULL;
+        }
+    gg_node *n = new_node(g, GG_NODE_BUFFER, name);
+    static const int one = 1;
+    /* ndim 0 is a scalar (num_batches_tracked), one element. */
+    if (!n || !set_dims(g, n->out, ndim ? ndim : 1, ndim ? dims : &one, false, name)) return NULL;
+    if (ndim == 0) n->out->ndim = 0;
+    gg_node **bufs = realloc(g->buffers, (size_t)(g->n_buffers + 1) * sizeof *bufs);
+    if (!bufs) {
+        gg_graph_set_error(g, GG_ERR_NOMEM, "out of memory adding buffer '%s'", name);
+        return NULL;
+    }
+    g->buffers = bufs;
+    g->buffers[g->n_buffers++] = n;
+    n->fill = fill;
+    n->integer = integer != 0;
+    return n;
+}
+
 gg_node *gg_graph_add_op(gg_graph *g, const gg_op_def *op, int n_in, gg_node *const *in) {
     if (!g || g->status) return NULL;
     for (int i = 0; i < n_in; i++)
@@ -213,17 +240,21 @@ gg_status gg_graph_build(gg_graph *g, gg_error *err) {
     if (g->built) return GG_OK;
     /* Pass 1: sizes. Activations first, then their gradients (one region,
      * zeroed by one memset per step), then op scratch. */
-    size_t act = 0, grad = 0, scratch = 0, params = 0;
+    size_t act = 0, grad = 0, scratch = 0, params = 0, bufs = 0;
     bool *ng = calloc((size_t)g->n_nodes + 1, sizeof *ng);
     if (!ng) return gg_fail(err, GG_ERR_NOMEM, "out of memory building the graph");
     for (int i = 0; i < g->n_nodes; i++) {
         gg_node *n = g->nodes[i];
-        bool need = n->kind == GG_NODE_PARAM;
+        bool need = n->kind == GG_NODE_PARAM || n->wants_grad;
         for (int j = 0; j < n->n_in && !need; j++) need = ng[n->src[j]->id];
         ng[i] = need;
         size_t len = n->out->batched ? n->out->per_sample * (size_t)g->max_batch : n->out->len;
         if (n->kind == GG_NODE_PARAM) {
             params += round64(len);
+            continue;
+        }
+        if (n->kind == GG_NODE_BUFFER) {
+            bufs += round64(len);
             continue;
         }
         act += round64(len);
@@ -236,7 +267,8 @@ gg_status gg_graph_build(gg_graph *g, gg_error *err) {
     g->arena = gg_alloc_aligned(total * sizeof(gg_real), err);
     g->param = gg_alloc_aligned(params * sizeof(gg_real), err);
     g->grad = gg_alloc_aligned(params * sizeof(gg_real), err);
-    if (!g->arena || !g->param || !g->grad) {
+    g->buf = gg_alloc_aligned((bufs ? bufs : 16) * sizeof(gg_real), err);
+    if (!g->arena || !g->param || !g->grad || !g->buf) {
         free(ng);
         return gg_fail(err, GG_ERR_NOMEM, "out of memory: the graph needs %zu MiB",
                        (total + 2 * params) * sizeof(gg_real) >> 20);
@@ -244,8 +276,9 @@ gg_status gg_graph_build(gg_graph *g, gg_error *err) {
     g->act_grad = g->arena + act;
     g->act_grad_len = grad;
     g->param_len = params;
+    g->buf_len = bufs;
     /* Pass 2: pointers. */
-    size_t a = 0, d = 0, s = 0, p = 0;
+    size_t a = 0, d = 0, s = 0, p = 0, b = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         gg_node *n = g->nodes[i];
         gg_tensor *t = n->out;
@@ -255,6 +288,14 @@ gg_status gg_graph_build(gg_graph *g, gg_error *err) {
             t->x = g->param + p;
             t->dx = g->grad + p;
             p += round64(len);
+            continue;
+        }
+        if (n->kind == GG_NODE_BUFFER) {
+            n->offset = b;
+            t->x = g->buf + b;
+            t->dx = NULL;
+            for (size_t k = 0; k < len; k++) t->x[k] = (gg_real)n->fill;
+            b += round64(len);
             continue;
         }
         t->x = g->arena + a;
@@ -303,6 +344,10 @@ gg_node *gg_graph_find_param(gg_graph *g, const char *name) {
     return NULL;
 }
 size_t gg_graph_param_len(const gg_graph *g) { return g->param_len; }
+int gg_graph_buffer_count(const gg_graph *g) { return g->n_buffers; }
+gg_node *gg_graph_buffer(gg_graph *g, int i) {
+    return i >= 0 && i < g->n_buffers ? g->buffers[i] : NULL;
+}
 gg_real *gg_graph_param_data(gg_graph *g) { return g->param; }
 gg_real *gg_graph_param_grad(gg_graph *g) { return g->grad; }
 

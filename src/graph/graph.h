@@ -22,7 +22,10 @@ typedef struct gg_tensor {
     gg_real *dx;       /* graph arena or flat gradient block; NULL: no gradient flows */
 } gg_tensor;
 
-typedef enum gg_node_kind { GG_NODE_INPUT, GG_NODE_PARAM, GG_NODE_OP } gg_node_kind;
+/* Buffers are state that is saved with the model but not trained
+ * (batch norm's running statistics): no gradient, not seen by the
+ * optimiser or the guard, kept in a block of their own. */
+typedef enum gg_node_kind { GG_NODE_INPUT, GG_NODE_PARAM, GG_NODE_OP, GG_NODE_BUFFER } gg_node_kind;
 
 typedef struct gg_op_def gg_op_def;
 
@@ -45,7 +48,11 @@ struct gg_node {
     gg_init init;
     double init_gain;
     int fan_in, fan_out;
-    size_t offset;            /* into the flat parameter block */
+    size_t offset;            /* into the flat parameter (or buffer) block */
+    bool wants_grad;          /* an input whose gradient a tool reads (layer probes) */
+    /* buffers only */
+    double fill;              /* initial value of every element */
+    bool integer;             /* a count: stored as I64 in safetensors files */
 };
 
 struct gg_op_def {
@@ -78,6 +85,10 @@ struct gg_graph {
     size_t param_len;  /* elements in the flat blocks, padding included */
     gg_real *param;    /* owned: every parameter, 64-byte aligned each */
     gg_real *grad;     /* owned: their gradients, same layout */
+    int n_buffers;
+    gg_node **buffers; /* borrowed from nodes, creation order */
+    size_t buf_len;    /* elements in the buffer block, padding included */
+    gg_real *buf;      /* owned: every buffer, 64-byte aligned each */
 };
 
 /* Adds an op node; the builder functions of src/ops/ call this. */

@@ -18,13 +18,14 @@ gg_status gg_recover_init(gg_trainer *t, gg_error *err) {
     int warm = t->cfg.guard.clip.warmup > 0 ? t->cfg.guard.clip.warmup : 1;
     t->cut = 1;
     s->param = gg_alloc_aligned(len * sizeof(gg_real), err);
+    s->buf = gg_alloc_aligned((t->m->g->buf_len + 16) * sizeof(gg_real), err);
     s->autoclip = gg_alloc((size_t)hist * sizeof *s->autoclip, err);
     s->z_warm = gg_alloc((size_t)warm * sizeof *s->z_warm, err);
     s->loss_w = t->guard.loss_w;
     s->norm_w = t->guard.norm_w;
     s->loss_w.v = gg_alloc((size_t)s->loss_w.cap * sizeof(double), err);
     s->norm_w.v = gg_alloc((size_t)s->norm_w.cap * sizeof(double), err);
-    if (!s->param || !s->autoclip || !s->z_warm || !s->loss_w.v || !s->norm_w.v) return GG_ERR_NOMEM;
+    if (!s->param || !s->buf || !s->autoclip || !s->z_warm || !s->loss_w.v || !s->norm_w.v) return GG_ERR_NOMEM;
     for (int i = 0; i < GG_OPTIM_MAX_STATE; i++)
         if (t->opt->state[i] && !(s->state[i] = gg_alloc_aligned(len * sizeof(gg_real), err)))
             return GG_ERR_NOMEM;
@@ -35,6 +36,7 @@ gg_status gg_recover_init(gg_trainer *t, gg_error *err) {
 void gg_recover_free(gg_trainer *t) {
     gg_snapshot *s = &t->snap;
     free(s->param);
+    free(s->buf);
     free(s->autoclip);
     free(s->z_warm);
     free(s->loss_w.v);
@@ -53,6 +55,7 @@ void gg_recover_snapshot(gg_trainer *t) {
     gg_snapshot *s = &t->snap;
     const gg_graph *g = t->m->g;
     memcpy(s->param, g->param, g->param_len * sizeof(gg_real));
+    memcpy(s->buf, g->buf, g->buf_len * sizeof(gg_real));
     for (int i = 0; i < GG_OPTIM_MAX_STATE; i++)
         if (s->state[i]) memcpy(s->state[i], t->opt->state[i], g->param_len * sizeof(gg_real));
     s->opt = *t->opt;
@@ -71,6 +74,7 @@ void gg_recover_rollback(gg_trainer *t) {
     gg_snapshot *s = &t->snap;
     gg_graph *g = t->m->g;
     memcpy(g->param, s->param, g->param_len * sizeof(gg_real));
+    memcpy(g->buf, s->buf, g->buf_len * sizeof(gg_real));
     for (int i = 0; i < GG_OPTIM_MAX_STATE; i++)
         if (s->state[i]) memcpy(t->opt->state[i], s->state[i], g->param_len * sizeof(gg_real));
     gg_real *keep[GG_OPTIM_MAX_STATE];

@@ -43,7 +43,12 @@ static const gg_cfg_seg *find_seg(const gg_cfg_seg *segs, int n, const char *s, 
 
 /* prefix + "." + name into buf (at most GG_CFG_PATH_LEN). */
 static void join_path(char *buf, const char *prefix, const char *name, size_t len) {
-    snprintf(buf, GG_CFG_PATH_LEN, "%s%s%.*s", prefix, *prefix ? "." : "", (int)len, name);
+    size_t k = strnlen(prefix, GG_CFG_PATH_LEN - 1);
+    memmove(buf, prefix, k);
+    if (k && k < GG_CFG_PATH_LEN - 1) buf[k++] = '.';
+    if (len > GG_CFG_PATH_LEN - 1 - k) len = GG_CFG_PATH_LEN - 1 - k;
+    memcpy(buf + k, name, len);
+    buf[k + len] = '\0';
 }
 
 static gg_status apply(const gg_cfg_ctx *x, gg_config *c, const char *path, struct fy_node *n,
@@ -135,10 +140,13 @@ static gg_status set_layer_param(const gg_cfg_ctx *x, gg_layer_spec *l, const gg
     return st;
 }
 
+static gg_status parse_layer_list(const gg_cfg_ctx *x, const char *in, struct fy_node *n,
+                                  gg_cfg_pos at, gg_layer_spec **out, int *out_n);
+
 /* The parameters of a layer (where: "model.layers.0.dense"): a mapping or nothing. */
 static gg_status layer_params(const gg_cfg_ctx *x, gg_layer_spec *l, const char *where,
                               struct fy_node *n, gg_cfg_pos at) {
-    gg_cfg_seg keys[16];
+    gg_cfg_seg keys[32];
     char found[64];
     int nk = layer_key_segs(l->kind, keys);
     if (gg_cfg_is_nothing(n)) return GG_OK;
@@ -161,20 +169,70 @@ static gg_status layer_params(const gg_cfg_ctx *x, gg_layer_spec *l, const char 
             if (!s) return gg_cfg_fail(x, kp, where, "expected a key name, found %s", found);
             return gg_cfg_unknown(x, kp, "key", s, len, where, keys, nk);
         }
-        gg_status st = set_layer_param(x, l, k, where, value, kp, scale_given);
+        gg_status st;
+        if (k->type == GG_CFG_LAYERS) { /* a residual block's body */
+            char in[GG_CFG_PATH_LEN];
+            gg_layer_spec *kids = NULL;
+            int n_kids = 0;
+            join_path(in, where, k->path, strlen(k->path));
+            st = parse_layer_list(x, in, value, kp, &kids, &n_kids);
+            if (st == GG_OK) {
+                gg_layers_release(l->children, l->n_children);
+                l->children = kids;
+                l->n_children = n_kids;
+            }
+        } else {
+            st = set_layer_param(x, l, k, where, value, kp, scale_given);
+        }
         if (st != GG_OK) return st;
     }
     return GG_OK;
 }
 
-/* A layer entry: `- dense: {units: 10}`, `- relu: {}`, `- relu:` or `- relu`. */
-static gg_status parse_layer(const gg_cfg_ctx *x, gg_layer_spec *l, struct fy_node *n, int index,
-                             gg_cfg_pos at) {
-    char in[32], where[GG_CFG_PATH_LEN], found[64];
+/* What a layer must state; checked after its parameters are read. */
+static gg_status layer_required(const gg_cfg_ctx *x, const gg_layer_spec *l, const char *where,
+                                gg_cfg_pos kp) {
+    switch (l->kind) {
+    case GG_LAYER_DENSE:
+    case GG_LAYER_RNN:
+    case GG_LAYER_LSTM:
+    case GG_LAYER_GRU:
+        if (l->units < 1) return gg_cfg_fail(x, kp, where, "units is required (an integer >= 1)");
+        break;
+    case GG_LAYER_CONV2D:
+        if (l->filters < 1)
+            return gg_cfg_fail(x, kp, where, "filters is required (an integer >= 1)");
+        if (l->n_kernel < 1)
+            return gg_cfg_fail(x, kp, where, "kernel is required (an integer or [height, width])");
+        if ((l->stride[0] < 1 || (l->n_stride == 2 && l->stride[1] < 1)))
+            return gg_cfg_fail(x, kp, where, "stride must be >= 1");
+        break;
+    case GG_LAYER_MAX_POOL:
+    case GG_LAYER_AVG_POOL:
+        if (l->n_kernel < 1)
+            return gg_cfg_fail(x, kp, where, "kernel is required (an integer or [height, width])");
+        break;
+    case GG_LAYER_RESIDUAL:
+        if (l->n_children < 1)
+            return gg_cfg_fail(x, kp, where,
+                               "layers is required: the block's layers, e.g. "
+                               "'residual: {layers: [{dense: {units: 64}}, relu]}'");
+        break;
+    default:
+        break;
+    }
+    return GG_OK;
+}
+
+/* A layer entry: `- dense: {units: 10}`, `- relu: {}`, `- relu:` or `- relu`.
+ * in names it: "model.layers.3" or "model.layers.2.residual.layers.0". */
+static gg_status parse_layer(const gg_cfg_ctx *x, gg_layer_spec *l, struct fy_node *n,
+                             const char *in, gg_cfg_pos at) {
+    char where[GG_CFG_PATH_LEN], found[64];
     struct fy_node *kind_node = n, *params = NULL;
     gg_layer_kind kind;
     size_t len;
-    snprintf(in, sizeof in, "model.layers.%d", index);
+    memset(l, 0, sizeof *l);
     if (fy_node_is_mapping(n) && fy_node_mapping_item_count(n) == 1) {
         struct fy_node_pair *pair = fy_node_mapping_get_by_index(n, 0);
         kind_node = fy_node_pair_key(pair);
@@ -197,42 +255,55 @@ static gg_status parse_layer(const gg_cfg_ctx *x, gg_layer_spec *l, struct fy_no
     l->col = kp.col;
     join_path(where, in, gg_layer_kind_name(kind), strlen(gg_layer_kind_name(kind)));
     st = layer_params(x, l, where, params, kp);
-    if (st == GG_OK && kind == GG_LAYER_DENSE && l->units < 1)
-        st = gg_cfg_fail(x, kp, where, "units is required (an integer >= 1)");
+    if (st == GG_OK) st = layer_required(x, l, where, kp);
+    if (st != GG_OK) {
+        gg_layers_release(l->children, l->n_children);
+        l->children = NULL;
+        l->n_children = 0;
+    }
     return st;
+}
+
+/* A list of layers (model.layers, or a residual block's layers) into a new
+ * array; *out is untouched on error. */
+static gg_status parse_layer_list(const gg_cfg_ctx *x, const char *in, struct fy_node *n,
+                                  gg_cfg_pos at, gg_layer_spec **out, int *out_n) {
+    gg_status st = GG_OK;
+    char found[64], item[GG_CFG_PATH_LEN];
+    int count = n && fy_node_is_sequence(n) ? fy_node_sequence_item_count(n) : -1;
+    if (count < 1 || count > GG_CFG_MAX_LAYERS) {
+        gg_cfg_found(n, found, sizeof found);
+        if (count >= 0) snprintf(found, sizeof found, "a list of %d", count);
+        return gg_cfg_fail(x, gg_cfg_pos_of(n, at), in, "expected a list of 1 to %d layers, found %s",
+                           GG_CFG_MAX_LAYERS, found);
+    }
+    gg_layer_spec *layers = gg_alloc((size_t)count * sizeof *layers, x->err);
+    if (!layers) return GG_ERR_NOMEM;
+    int done = 0;
+    for (int i = 0; i < count && st == GG_OK; i++) {
+        snprintf(item, sizeof item, "%s.%d", in, i);
+        st = parse_layer(x, &layers[i], fy_node_sequence_get_by_index(n, i), item, at);
+        if (st == GG_OK) done++;
+    }
+    if (st != GG_OK) {
+        gg_layers_release(layers, done);
+        return st;
+    }
+    *out = layers;
+    *out_n = count;
+    return GG_OK;
 }
 
 /* model.layers: the whole list, replacing the old one. */
 static gg_status set_layers(const gg_cfg_ctx *x, gg_config *c, struct fy_node *n, gg_cfg_pos at) {
-    gg_status st = GG_OK;
     gg_layer_spec *layers = NULL;
-    char want[64], found[64];
-    int count = n && fy_node_is_sequence(n) ? fy_node_sequence_item_count(n) : -1;
-    if (count < 1 || count > GG_CFG_MAX_LAYERS) {
-        gg_cfg_describe(gg_cfg_find(gg_cfg_keys, gg_cfg_n_keys, "model.layers", 12), want,
-                        sizeof want);
-        gg_cfg_found(n, found, sizeof found);
-        if (count >= 0) snprintf(found, sizeof found, "a list of %d", count);
-        st = gg_cfg_fail(x, gg_cfg_pos_of(n, at), "model.layers", "expected %s, found %s", want,
-                         found);
-        goto done;
-    }
-    layers = gg_alloc((size_t)count * sizeof *layers, x->err);
-    if (!layers) {
-        st = GG_ERR_NOMEM;
-        goto done;
-    }
-    for (int i = 0; i < count && st == GG_OK; i++)
-        st = parse_layer(x, &layers[i], fy_node_sequence_get_by_index(n, i), i, at);
-    if (st == GG_OK) {
-        free(c->model.layers);
-        c->model.layers = layers;
-        c->model.n_layers = count;
-        layers = NULL;
-    }
-done:
-    free(layers);
-    return st;
+    int count = 0;
+    gg_status st = parse_layer_list(x, "model.layers", n, at, &layers, &count);
+    if (st != GG_OK) return st;
+    gg_layers_release(c->model.layers, c->model.n_layers);
+    c->model.layers = layers;
+    c->model.n_layers = count;
+    return GG_OK;
 }
 
 /* Sets path (a key or a section) from n. */
@@ -448,11 +519,12 @@ done:
 
 /* ---- --set -------------------------------------------------------------------- */
 
-/* rest follows "model.layers.": "2", "2.dense" or "2.leaky_relu.slope". */
-static gg_status set_layer_path(const gg_cfg_ctx *x, gg_config *c, const char *rest,
-                                struct fy_node *n) {
-    char in[32], where[GG_CFG_PATH_LEN];
-    gg_cfg_seg keys[16];
+/* rest follows IN + ".": "2", "2.dense", "2.leaky_relu.slope" or, into a
+ * residual block, "2.residual.layers.0.dense.units". */
+static gg_status set_layer_path(const gg_cfg_ctx *x, gg_layer_spec *layers, int n_layers,
+                                const char *in_list, const char *rest, struct fy_node *n) {
+    char in[GG_CFG_PATH_LEN], where[GG_CFG_PATH_LEN];
+    gg_cfg_seg keys[32];
     gg_layer_kind kind;
     gg_layer_spec l;
     gg_status st;
@@ -463,17 +535,18 @@ static gg_status set_layer_path(const gg_cfg_ctx *x, gg_config *c, const char *r
         digits = rest[i] >= '0' && rest[i] <= '9';
         idx = idx * 10 + (rest[i] - '0');
     }
-    if (!digits || idx >= c->model.n_layers)
-        return gg_cfg_fail(x, nowhere, NULL, "no layer '%.*s': model.layers has %d (0 to %d)",
-                           (int)(len > GG_CFG_SHOW ? GG_CFG_SHOW : len), rest, c->model.n_layers,
-                           c->model.n_layers - 1);
-    snprintf(in, sizeof in, "model.layers.%d", idx);
+    if (!digits || idx >= n_layers)
+        return gg_cfg_fail(x, nowhere, NULL, "no layer '%.*s': %s has %d (0 to %d)",
+                           (int)(len > GG_CFG_SHOW ? GG_CFG_SHOW : len), rest, in_list, n_layers,
+                           n_layers - 1);
+    snprintf(in, sizeof in, "%s.%d", in_list, idx);
     rest += len;
     if (*rest == '\0') {
-        st = parse_layer(x, &l, n, idx, nowhere);
+        st = parse_layer(x, &l, n, in, nowhere);
         if (st == GG_OK) {
             l.line = l.col = 0;
-            c->model.layers[idx] = l;
+            gg_layers_release(layers[idx].children, layers[idx].n_children);
+            layers[idx] = l;
         }
         return st;
     }
@@ -481,24 +554,59 @@ static gg_status set_layer_path(const gg_cfg_ctx *x, gg_config *c, const char *r
     len = strcspn(rest, ".");
     st = layer_kind(x, NULL, rest, len, in, nowhere, &kind);
     if (st != GG_OK) return st;
-    l = c->model.layers[idx];
-    if (kind != l.kind)
-        return gg_cfg_fail(x, nowhere, NULL, "layer %d is %s, not %.*s", idx,
-                           gg_layer_kind_name(l.kind), (int)len, rest);
+    if (kind != layers[idx].kind)
+        return gg_cfg_fail(x, nowhere, NULL, "layer %s is %s, not %.*s", in,
+                           gg_layer_kind_name(layers[idx].kind), (int)len, rest);
     join_path(where, in, gg_layer_kind_name(kind), strlen(gg_layer_kind_name(kind)));
     rest += len;
     if (*rest == '\0') {
+        /* The whole parameter mapping: on a copy, so a failure changes nothing. */
+        l = layers[idx];
+        l.children = NULL;
+        l.n_children = 0;
         st = layer_params(x, &l, where, n, nowhere);
-    } else {
-        rest++;
-        len = strcspn(rest, ".");
-        const gg_cfg_key *k = layer_key(kind, rest, len);
-        if (!k || rest[len] != '\0')
-            return gg_cfg_unknown(x, nowhere, "key", rest, strlen(rest), where, keys,
-                                  layer_key_segs(kind, keys));
-        st = set_layer_param(x, &l, k, where, n, nowhere, false);
+        bool kept = false; /* body not given: the old one stays */
+        if (st == GG_OK && l.children == NULL && layers[idx].n_children > 0) {
+            l.children = layers[idx].children;
+            l.n_children = layers[idx].n_children;
+            kept = true;
+        }
+        if (st == GG_OK) st = layer_required(x, &l, where, nowhere);
+        if (st == GG_OK) {
+            if (!kept) gg_layers_release(layers[idx].children, layers[idx].n_children);
+            layers[idx] = l;
+        } else if (!kept) {
+            gg_layers_release(l.children, l.n_children);
+        }
+        return st;
     }
-    if (st == GG_OK) c->model.layers[idx] = l;
+    rest++;
+    len = strcspn(rest, ".");
+    const gg_cfg_key *k = layer_key(kind, rest, len);
+    if (k && k->type == GG_CFG_LAYERS) { /* into a residual block's body */
+        char list[GG_CFG_PATH_LEN];
+        join_path(list, where, k->path, strlen(k->path));
+        if (rest[len] == '\0') {
+            gg_layer_spec *kids = NULL;
+            int n_kids = 0;
+            st = parse_layer_list(x, list, n, nowhere, &kids, &n_kids);
+            if (st == GG_OK) {
+                gg_layers_release(layers[idx].children, layers[idx].n_children);
+                layers[idx].children = kids;
+                layers[idx].n_children = n_kids;
+            }
+            return st;
+        }
+        return set_layer_path(x, layers[idx].children, layers[idx].n_children, list,
+                              rest + len + 1, n);
+    }
+    if (!k || rest[len] != '\0')
+        return gg_cfg_unknown(x, nowhere, "key", rest, strlen(rest), where, keys,
+                              layer_key_segs(kind, keys));
+    l = layers[idx];
+    st = set_layer_param(x, &l, k, where, n, nowhere, false);
+    if (st == GG_OK) st = layer_required(x, &l, where, nowhere);
+    if (st == GG_OK) layers[idx] = l;
     return st;
 }
 
@@ -517,7 +625,9 @@ static gg_status set_path(const gg_cfg_ctx *x, gg_config *c, const char *key, st
         memcpy(prefix, next, sizeof prefix);
         const gg_cfg_key *k = gg_cfg_find(gg_cfg_keys, gg_cfg_n_keys, prefix, strlen(prefix));
         if (s[len] == '\0') return apply(x, c, prefix, n, nowhere);
-        if (k && k->type == GG_CFG_LAYERS) return set_layer_path(x, c, s + len + 1, n);
+        if (k && k->type == GG_CFG_LAYERS)
+            return set_layer_path(x, c->model.layers, c->model.n_layers, "model.layers",
+                                  s + len + 1, n);
         if (k) return gg_cfg_fail(x, nowhere, NULL, "%s is a value, not a section", prefix);
         s += len + 1;
     }

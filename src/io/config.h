@@ -21,20 +21,53 @@ typedef enum gg_layer_kind {
     GG_LAYER_LEAKY_RELU,
     GG_LAYER_ELU,
     GG_LAYER_SOFTMAX,
+    GG_LAYER_PRELU,
+    GG_LAYER_CONV2D,
+    GG_LAYER_MAX_POOL,
+    GG_LAYER_AVG_POOL,
+    GG_LAYER_GLOBAL_AVG_POOL,
+    GG_LAYER_FLATTEN,
+    GG_LAYER_LAST,
+    GG_LAYER_BATCH_NORM,
+    GG_LAYER_LAYER_NORM,
+    GG_LAYER_DROPOUT,
+    GG_LAYER_RESIDUAL,
+    GG_LAYER_RNN,
+    GG_LAYER_LSTM,
+    GG_LAYER_GRU,
     GG_LAYER_KIND_COUNT
 } gg_layer_kind;
+
+typedef enum gg_nonlinearity { GG_NONLIN_TANH, GG_NONLIN_RELU } gg_nonlinearity;
 
 /* One entry of model.layers. Fields a kind does not use keep defaults. */
 typedef struct gg_layer_spec {
     gg_layer_kind kind;
-    int units;         /* dense: output features (required, >= 1) */
-    int bias;          /* dense: 1 (default) adds a bias */
-    gg_init init;      /* dense weight init, default GG_INIT_TORCH_DEFAULT */
+    int units;         /* dense, rnn/lstm/gru: output features (required, >= 1) */
+    int bias;          /* dense, conv2d, recurrent: 1 (default) adds a bias */
+    gg_init init;      /* weight init, default GG_INIT_TORCH_DEFAULT */
     gg_init bias_init; /* default GG_INIT_TORCH_DEFAULT */
+    gg_init recurrent_init; /* rnn/lstm/gru weight_hh init, default torch_default */
     double gain;       /* He/Xavier/orthogonal gain; 0 = the init's default */
     double scale;      /* uniform: a of U(-a, a) (default 1); normal: std (default 0.01) */
-    double slope;      /* leaky_relu negative slope, default 0.01 */
+    double slope;      /* leaky_relu negative slope 0.01; prelu initial slope 0.25 */
     double alpha;      /* elu alpha, default 1.0 */
+    int filters;       /* conv2d output channels (required) */
+    /* {height, width} pairs; a count of 1 means a square value. */
+    int kernel[2], n_kernel;     /* conv2d (required), pools (2) */
+    int stride[2], n_stride;     /* conv2d 1; pools 0 = the kernel */
+    int padding[2], n_padding;   /* 0 */
+    int dilation[2], n_dilation; /* conv2d 1 */
+    double momentum;   /* batch_norm running-statistics momentum, 0.1 */
+    double eps;        /* batch_norm, layer_norm: 1e-5 */
+    int affine;        /* batch_norm, layer_norm: learned scale and shift, 1 */
+    int dims;          /* layer_norm: trailing dimensions normalised, 1 */
+    double p;          /* dropout probability, 0.5 */
+    int per_channel;   /* prelu: one slope per channel (dim 1), 0 */
+    gg_nonlinearity nonlinearity; /* rnn: tanh */
+    int sequence;      /* recurrent: 1 returns every step [T, H], 0 the last [H] */
+    int n_children;    /* residual: the block's layers */
+    struct gg_layer_spec *children; /* owned */
     int line, col;     /* where the entry was written (0 if from defaults) */
 } gg_layer_spec;
 
@@ -58,7 +91,9 @@ typedef enum gg_optim_kind {
     GG_OPTIM_MOMENTUM, /* sgd with momentum (default 0.9) */
     GG_OPTIM_NESTEROV, /* sgd with nesterov momentum (default 0.9) */
     GG_OPTIM_ADAM,
-    GG_OPTIM_ADAMW
+    GG_OPTIM_ADAMW,
+    GG_OPTIM_ADAGRAD,  /* torch.optim.Adagrad */
+    GG_OPTIM_RMSPROP   /* torch.optim.RMSprop (momentum, centered) */
 } gg_optim_kind;
 
 typedef enum gg_sched_kind {
@@ -84,6 +119,8 @@ typedef enum gg_clip_mode {
     GG_CLIP_MODE_ZCLIP
 } gg_clip_mode;
 
+typedef enum gg_stop_metric { GG_STOP_VAL_LOSS, GG_STOP_VAL_ACC } gg_stop_metric;
+
 typedef enum gg_nonfinite_policy {
     GG_NONFINITE_SKIP,
     GG_NONFINITE_ZERO,
@@ -102,6 +139,7 @@ struct gg_config {
         int features;       /* random-binary: 10 */
         int targets;        /* csv: trailing target columns, 1 */
         double test_fraction; /* csv/built-in tasks with no test file: 0.2 */
+        int length;         /* adding: sequence length T, 100 */
     } data;
 
     struct {
@@ -123,6 +161,11 @@ struct gg_config {
         double beta1, beta2; /* 0.9, 0.999 */
         double eps;          /* 1e-8 */
         int amsgrad;         /* 0 */
+        double alpha;        /* rmsprop smoothing constant, 0.99 */
+        int centered;        /* rmsprop 0 */
+        double lr_decay;     /* adagrad 0 */
+        double initial_accumulator; /* adagrad initial_accumulator_value 0 */
+        double l1;           /* L1 penalty: l1 * sign(w) added to the gradient, 0 */
     } optimizer;
 
     struct {
@@ -206,6 +249,12 @@ struct gg_config {
         int64_t steps;     /* 0 = no limit */
         int threads;       /* 0 = all cores */
         int eval_batch_size; /* 1000 */
+        struct {
+            int patience;     /* 0 = off; epochs without improvement before stopping */
+            int metric;       /* gg_stop_metric: val_loss (default) or val_acc */
+            double min_delta; /* an improvement must beat the best by this much, 0 */
+            int restore_best; /* 1: end with the best epoch's weights */
+        } early_stopping;
     } train;
 
     /* config.c's own bookkeeping: which name-dependent keys (optimizer.momentum,

@@ -23,8 +23,20 @@ const gg_cfg_name gg_cfg_layer_kind_names[] = {
     {"sigmoid", GG_LAYER_SIGMOID}, {"tanh", GG_LAYER_TANH},
     {"relu", GG_LAYER_RELU},     {"leaky_relu", GG_LAYER_LEAKY_RELU},
     {"elu", GG_LAYER_ELU},       {"softmax", GG_LAYER_SOFTMAX},
-    {"linear", GG_LAYER_IDENTITY}, {NULL, 0},
+    {"prelu", GG_LAYER_PRELU},   {"conv2d", GG_LAYER_CONV2D},
+    {"max_pool", GG_LAYER_MAX_POOL}, {"avg_pool", GG_LAYER_AVG_POOL},
+    {"global_avg_pool", GG_LAYER_GLOBAL_AVG_POOL}, {"flatten", GG_LAYER_FLATTEN},
+    {"last", GG_LAYER_LAST},     {"batch_norm", GG_LAYER_BATCH_NORM},
+    {"layer_norm", GG_LAYER_LAYER_NORM}, {"dropout", GG_LAYER_DROPOUT},
+    {"residual", GG_LAYER_RESIDUAL}, {"rnn", GG_LAYER_RNN},
+    {"lstm", GG_LAYER_LSTM},     {"gru", GG_LAYER_GRU},
+    {"linear", GG_LAYER_IDENTITY}, {"maxpool", GG_LAYER_MAX_POOL},
+    {"avgpool", GG_LAYER_AVG_POOL}, {"batchnorm", GG_LAYER_BATCH_NORM},
+    {"layernorm", GG_LAYER_LAYER_NORM}, {NULL, 0},
 };
+
+static const gg_cfg_name nonlin_names[] = {
+    {"tanh", GG_NONLIN_TANH}, {"relu", GG_NONLIN_RELU}, {NULL, 0}};
 
 const gg_cfg_name gg_cfg_init_names[] = {
     {"zeros", GG_INIT_ZEROS},
@@ -44,6 +56,9 @@ const gg_cfg_name gg_cfg_init_names[] = {
     {NULL, 0},
 };
 
+static const gg_cfg_name stop_metric_names[] = {
+    {"val_loss", GG_STOP_VAL_LOSS}, {"val_acc", GG_STOP_VAL_ACC}, {NULL, 0}};
+
 static const gg_cfg_name loss_names[] = {
     {"mse", GG_LOSS_MSE},
     {"bce", GG_LOSS_BCE},
@@ -55,7 +70,8 @@ static const gg_cfg_name loss_names[] = {
 
 static const gg_cfg_name optim_names[] = {
     {"sgd", GG_OPTIM_SGD},   {"momentum", GG_OPTIM_MOMENTUM}, {"nesterov", GG_OPTIM_NESTEROV},
-    {"adam", GG_OPTIM_ADAM}, {"adamw", GG_OPTIM_ADAMW},       {NULL, 0},
+    {"adam", GG_OPTIM_ADAM}, {"adamw", GG_OPTIM_ADAMW},       {"adagrad", GG_OPTIM_ADAGRAD},
+    {"rmsprop", GG_OPTIM_RMSPROP}, {NULL, 0},
 };
 
 static const gg_cfg_name sched_names[] = {
@@ -141,12 +157,14 @@ const gg_cfg_key gg_cfg_keys[] = {
     {"data.dataset", GG_CFG_STRING, C(data.dataset), sizeof(((gg_config *)0)->data.dataset), 0,
      NULL, 0, 0, GG_CFG_DATASET, 0, 0},
     INT("data.validation", data.validation, 0, INF),
-    ENUM("data.normalize", data.normalize, normalize_names),
+    {"data.normalize", GG_CFG_ENUM, C(data.normalize), 0, 0, normalize_names, 0, 0, 0, 0,
+     GG_CFG_SET_NORMALIZE},
     BOOL("data.shuffle", data.shuffle),
     INT("data.samples", data.samples, 1, INF),
     INT("data.features", data.features, 1, INF),
     INT("data.targets", data.targets, 1, INF),
     REAL("data.test_fraction", data.test_fraction, 0, 1, HI),
+    INT("data.length", data.length, 2, 100000),
 
     {"model.input", GG_CFG_LIST_INT, C(model.input), C(model.input_ndim), GG_MAX_DIMS, NULL, 1,
      INF, 0, 0, 0},
@@ -165,8 +183,13 @@ const gg_cfg_key gg_cfg_keys[] = {
      GG_CFG_SET_WEIGHT_DECAY},
     REAL("optimizer.beta1", optimizer.beta1, 0, 1, HI),
     REAL("optimizer.beta2", optimizer.beta2, 0, 1, HI),
-    REAL("optimizer.eps", optimizer.eps, 0, INF, LO),
+    {"optimizer.eps", GG_CFG_REAL, C(optimizer.eps), 0, 0, NULL, 0, INF, LO, 0, GG_CFG_SET_EPS},
     BOOL("optimizer.amsgrad", optimizer.amsgrad),
+    REAL("optimizer.alpha", optimizer.alpha, 0, 1, 0),
+    BOOL("optimizer.centered", optimizer.centered),
+    REAL("optimizer.lr_decay", optimizer.lr_decay, 0, INF, 0),
+    REAL("optimizer.initial_accumulator", optimizer.initial_accumulator, 0, INF, 0),
+    REAL("optimizer.l1", optimizer.l1, 0, INF, 0),
 
     ENUM("schedule.name", schedule.name, sched_names),
     {"schedule.warmup_steps", GG_CFG_INT64, C(schedule.warmup_steps), 0, 0, NULL, 0, INF, 0, 0,
@@ -235,20 +258,47 @@ const gg_cfg_key gg_cfg_keys[] = {
     I64("train.steps", train.steps, 0, INF),
     INT("train.threads", train.threads, 0, INF),
     INT("train.eval_batch_size", train.eval_batch_size, 1, INF),
+    INT("train.early_stopping.patience", train.early_stopping.patience, 0, INF),
+    ENUM("train.early_stopping.metric", train.early_stopping.metric, stop_metric_names),
+    REAL("train.early_stopping.min_delta", train.early_stopping.min_delta, 0, INF, 0),
+    BOOL("train.early_stopping.restore_best", train.early_stopping.restore_best),
 };
 const int gg_cfg_n_keys = (int)(sizeof gg_cfg_keys / sizeof gg_cfg_keys[0]);
 
 #define L(m) offsetof(gg_layer_spec, m)
-#define DENSE (1u << GG_LAYER_DENSE)
+#define K(kind) (1u << GG_LAYER_##kind)
+#define RECURRENT (K(RNN) | K(LSTM) | K(GRU))
+#define WEIGHTED (K(DENSE) | K(CONV2D) | RECURRENT)
+#define POOL (K(MAX_POOL) | K(AVG_POOL))
+#define NORM (K(BATCH_NORM) | K(LAYER_NORM))
+#define PAIR(name, m, lo, kinds) \
+    {name, GG_CFG_LIST_INT, L(m), L(n_##m), 2, NULL, lo, INF, GG_CFG_NONEMPTY, kinds, 0}
 const gg_cfg_key gg_cfg_layer_keys[] = {
-    {"units", GG_CFG_INT, L(units), 0, 0, NULL, 1, INF, 0, DENSE, 0},
-    {"bias", GG_CFG_BOOL, L(bias), 0, 0, NULL, 0, 1, 0, DENSE, 0},
-    {"init", GG_CFG_ENUM, L(init), 0, 0, gg_cfg_init_names, 0, 0, 0, DENSE, 0},
-    {"bias_init", GG_CFG_ENUM, L(bias_init), 0, 0, gg_cfg_init_names, 0, 0, 0, DENSE, 0},
-    {"gain", GG_CFG_REAL, L(gain), 0, 0, NULL, 0, INF, 0, DENSE, 0},
-    {"scale", GG_CFG_REAL, L(scale), 0, 0, NULL, 0, INF, 0, DENSE, 0},
-    {"slope", GG_CFG_REAL, L(slope), 0, 0, NULL, -INF, INF, 0, 1u << GG_LAYER_LEAKY_RELU, 0},
-    {"alpha", GG_CFG_REAL, L(alpha), 0, 0, NULL, 0, INF, 0, 1u << GG_LAYER_ELU, 0},
+    {"units", GG_CFG_INT, L(units), 0, 0, NULL, 1, INF, 0, K(DENSE) | RECURRENT, 0},
+    {"filters", GG_CFG_INT, L(filters), 0, 0, NULL, 1, INF, 0, K(CONV2D), 0},
+    PAIR("kernel", kernel, 1, K(CONV2D) | POOL),
+    PAIR("stride", stride, 0, K(CONV2D) | POOL),
+    PAIR("padding", padding, 0, K(CONV2D) | POOL),
+    PAIR("dilation", dilation, 1, K(CONV2D)),
+    {"nonlinearity", GG_CFG_ENUM, L(nonlinearity), 0, 0, nonlin_names, 0, 0, 0, K(RNN), 0},
+    {"sequence", GG_CFG_BOOL, L(sequence), 0, 0, NULL, 0, 1, 0, RECURRENT, 0},
+    {"bias", GG_CFG_BOOL, L(bias), 0, 0, NULL, 0, 1, 0, WEIGHTED, 0},
+    {"init", GG_CFG_ENUM, L(init), 0, 0, gg_cfg_init_names, 0, 0, 0, WEIGHTED, 0},
+    {"recurrent_init", GG_CFG_ENUM, L(recurrent_init), 0, 0, gg_cfg_init_names, 0, 0, 0,
+     RECURRENT, 0},
+    {"bias_init", GG_CFG_ENUM, L(bias_init), 0, 0, gg_cfg_init_names, 0, 0, 0, WEIGHTED, 0},
+    {"gain", GG_CFG_REAL, L(gain), 0, 0, NULL, 0, INF, 0, WEIGHTED, 0},
+    {"scale", GG_CFG_REAL, L(scale), 0, 0, NULL, 0, INF, 0, WEIGHTED, 0},
+    {"slope", GG_CFG_REAL, L(slope), 0, 0, NULL, -INF, INF, 0, K(LEAKY_RELU) | K(PRELU), 0},
+    {"per_channel", GG_CFG_BOOL, L(per_channel), 0, 0, NULL, 0, 1, 0, K(PRELU), 0},
+    {"alpha", GG_CFG_REAL, L(alpha), 0, 0, NULL, 0, INF, 0, K(ELU), 0},
+    {"momentum", GG_CFG_REAL, L(momentum), 0, 0, NULL, 0, 1, 0, K(BATCH_NORM), 0},
+    {"eps", GG_CFG_REAL, L(eps), 0, 0, NULL, 0, INF, GG_CFG_LO_OPEN, NORM, 0},
+    {"affine", GG_CFG_BOOL, L(affine), 0, 0, NULL, 0, 1, 0, NORM, 0},
+    {"dims", GG_CFG_INT, L(dims), 0, 0, NULL, 1, GG_MAX_DIMS - 1, 0, K(LAYER_NORM), 0},
+    {"p", GG_CFG_REAL, L(p), 0, 0, NULL, 0, 1, GG_CFG_HI_OPEN, K(DROPOUT), 0},
+    {"layers", GG_CFG_LAYERS, L(children), L(n_children), GG_CFG_MAX_LAYERS, NULL, 0, 0, 0,
+     K(RESIDUAL), 0},
 };
 const int gg_cfg_n_layer_keys = (int)(sizeof gg_cfg_layer_keys / sizeof gg_cfg_layer_keys[0]);
 
@@ -313,6 +363,10 @@ void gg_cfg_describe(const gg_cfg_key *k, char *buf, size_t n) {
     }
     case GG_CFG_LIST_INT:
     case GG_CFG_LIST_I64:
+        if (k->flags & GG_CFG_NONEMPTY) {
+            snprintf(buf, n, "an integer%s or [height, width]", range);
+            break;
+        }
         snprintf(buf, n, "a list of up to %d integers%s%s", k->max_items, range,
                  k->flags & GG_CFG_INCREASING ? ", increasing" : "");
         break;
@@ -337,8 +391,50 @@ void gg_cfg_layer_defaults(gg_layer_spec *l, gg_layer_kind kind) {
     l->init = GG_INIT_TORCH_DEFAULT;
     l->bias_init = GG_INIT_TORCH_DEFAULT;
     l->scale = gg_cfg_default_scale(l->init);
-    l->slope = 0.01;
+    l->recurrent_init = GG_INIT_TORCH_DEFAULT;
+    l->slope = kind == GG_LAYER_PRELU ? 0.25 : 0.01;
     l->alpha = 1.0;
+    int k = kind == GG_LAYER_CONV2D ? 0 : 2; /* conv2d's kernel is required */
+    l->kernel[0] = l->kernel[1] = k;
+    l->n_kernel = k ? 1 : 0;
+    l->stride[0] = l->stride[1] = kind == GG_LAYER_CONV2D ? 1 : 0;
+    l->n_stride = 1;
+    l->n_padding = 1;
+    l->dilation[0] = l->dilation[1] = 1;
+    l->n_dilation = 1;
+    l->momentum = 0.1;
+    l->eps = 1e-5;
+    l->affine = 1;
+    l->dims = 1;
+    l->p = 0.5;
+    l->nonlinearity = GG_NONLIN_TANH;
+}
+
+void gg_layers_release(gg_layer_spec *layers, int n) {
+    for (int i = 0; i < n; i++) gg_layers_release(layers[i].children, layers[i].n_children);
+    free(layers);
+}
+
+gg_layer_spec *gg_layers_copy(const gg_layer_spec *src, int n, gg_error *err) {
+    size_t bytes;
+    if (n <= 0) return NULL;
+    if (!gg_size_mul((size_t)n, sizeof *src, &bytes)) {
+        gg_fail(err, GG_ERR_NOMEM, "config copy: %d layers overflow", n);
+        return NULL;
+    }
+    gg_layer_spec *dst = gg_alloc(bytes, err);
+    if (!dst) return NULL;
+    memcpy(dst, src, bytes);
+    for (int i = 0; i < n; i++) dst[i].children = NULL;
+    for (int i = 0; i < n; i++) {
+        if (src[i].n_children <= 0) continue;
+        dst[i].children = gg_layers_copy(src[i].children, src[i].n_children, err);
+        if (!dst[i].children) {
+            gg_layers_release(dst, n);
+            return NULL;
+        }
+    }
+    return dst;
 }
 
 void gg_cfg_resolve(gg_config *c, const gg_config *old) {
@@ -352,6 +448,14 @@ void gg_cfg_resolve(gg_config *c, const gg_config *old) {
                                     : 0.0;
     if (optim && !(set & GG_CFG_SET_WEIGHT_DECAY))
         c->optimizer.weight_decay = c->optimizer.name == GG_OPTIM_ADAMW ? 0.01 : 0.0;
+    /* The adding problem's inputs are values in [0, 1) and 0/1 markers:
+     * standardising them would blur the markers. */
+    bool data = !old || strcmp(old->data.dataset, c->data.dataset) != 0;
+    if (data && !(set & GG_CFG_SET_NORMALIZE))
+        c->data.normalize = !strcmp(c->data.dataset, "adding") ? GG_NORMALIZE_NONE
+                                                               : GG_NORMALIZE_STANDARDIZE;
+    if (optim && !(set & GG_CFG_SET_EPS))
+        c->optimizer.eps = c->optimizer.name == GG_OPTIM_ADAGRAD ? 1e-10 : 1e-8;
     if (sched && !(set & GG_CFG_SET_GAMMA))
         c->schedule.gamma = c->schedule.name == GG_SCHED_EXPONENTIAL ||
                                     c->schedule.name == GG_SCHED_INVERSE
@@ -374,6 +478,7 @@ void gg_config_init_defaults(gg_config *c) {
     c->data.features = 10;
     c->data.targets = 1;
     c->data.test_fraction = 0.2;
+    c->data.length = 100;
 
     /* The built-in MLP: 784 -> dense 512 (He normal) -> relu -> dense 10. If the
      * three layers cannot be allocated, n_layers stays 0 (gg_config_new_default
@@ -401,6 +506,11 @@ void gg_config_init_defaults(gg_config *c) {
     c->optimizer.beta2 = 0.999;
     c->optimizer.eps = 1e-8;
     c->optimizer.amsgrad = 0;
+    c->optimizer.alpha = 0.99;
+    c->optimizer.centered = 0;
+    c->optimizer.lr_decay = 0;
+    c->optimizer.initial_accumulator = 0;
+    c->optimizer.l1 = 0;
 
     /* Cosine decay after 200 warm-up steps, as interfaces.md's example:
      * the default model gains half a point of accuracy over a constant lr. */
@@ -468,6 +578,10 @@ void gg_config_init_defaults(gg_config *c) {
     c->train.steps = 0;
     c->train.threads = 0;
     c->train.eval_batch_size = 1000;
+    c->train.early_stopping.patience = 0;
+    c->train.early_stopping.metric = GG_STOP_VAL_LOSS;
+    c->train.early_stopping.min_delta = 0;
+    c->train.early_stopping.restore_best = 1;
 
     c->explicit_keys = 0;
     gg_cfg_resolve(c, NULL);
@@ -480,27 +594,16 @@ gg_status gg_config_copy(gg_config *dst, const gg_config *src, gg_error *err) {
     dst->model.layers = NULL;
     dst->model.n_layers = 0;
     if (src->model.n_layers > 0) {
-        size_t bytes;
-        if (!gg_size_mul((size_t)src->model.n_layers, sizeof *src->model.layers, &bytes)) {
-            st = gg_fail(err, GG_ERR_NOMEM, "config copy: %d layers overflow",
-                         src->model.n_layers);
-            goto done;
-        }
-        dst->model.layers = gg_alloc(bytes, err);
-        if (!dst->model.layers) {
-            st = GG_ERR_NOMEM;
-            goto done;
-        }
-        memcpy(dst->model.layers, src->model.layers, bytes);
+        dst->model.layers = gg_layers_copy(src->model.layers, src->model.n_layers, err);
+        if (!dst->model.layers) return GG_ERR_NOMEM;
         dst->model.n_layers = src->model.n_layers;
     }
-done:
     return st;
 }
 
 void gg_config_release(gg_config *c) {
     if (!c) return;
-    free(c->model.layers);
+    gg_layers_release(c->model.layers, c->model.n_layers);
     c->model.layers = NULL;
     c->model.n_layers = 0;
 }

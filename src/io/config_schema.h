@@ -32,7 +32,8 @@ enum {
     GG_CFG_HI_OPEN = 1u << 1,    /* hi itself is not allowed */
     GG_CFG_INF_OK = 1u << 2,     /* "inf" is allowed too (norm_type) */
     GG_CFG_INCREASING = 1u << 3, /* list items strictly increase */
-    GG_CFG_DATASET = 1u << 4     /* string: a data-set spec */
+    GG_CFG_DATASET = 1u << 4,    /* string: a data-set spec */
+    GG_CFG_NONEMPTY = 1u << 5    /* list: at least one item ({h, w} pairs) */
 };
 
 /* Bits of gg_config.explicit_keys. */
@@ -40,7 +41,9 @@ enum {
     GG_CFG_SET_MOMENTUM = 1u << 0,
     GG_CFG_SET_WEIGHT_DECAY = 1u << 1,
     GG_CFG_SET_GAMMA = 1u << 2,
-    GG_CFG_SET_WARMUP = 1u << 3
+    GG_CFG_SET_WARMUP = 1u << 3,
+    GG_CFG_SET_EPS = 1u << 4,
+    GG_CFG_SET_NORMALIZE = 1u << 5
 };
 
 /* A name table: canonical names first (the writer uses the first entry with a
@@ -84,6 +87,9 @@ void gg_cfg_describe(const gg_cfg_key *k, char *buf, size_t n);
 double gg_cfg_default_scale(gg_init init);
 /* Defaults of one layer of the given kind (units 0: a dense layer must set it). */
 void gg_cfg_layer_defaults(gg_layer_spec *l, gg_layer_kind kind);
+/* Deep copy and release of a layer list (residual blocks own children). */
+gg_layer_spec *gg_layers_copy(const gg_layer_spec *src, int n, gg_error *err);
+void gg_layers_release(gg_layer_spec *layers, int n);
 /* After a load or --set turned old into c: where optimizer.name or
  * schedule.name changed (everywhere if old is NULL), fills the name-dependent
  * defaults of the keys not in c->explicit_keys. Values a caller assigned in C

@@ -270,7 +270,7 @@ static gg_status set_list(const gg_cfg_ctx *x, const gg_cfg_key *k, void *base, 
     int count = seq ? fy_node_sequence_item_count(n) : 1;
     struct fy_node *bad = n;
     bool ok = (seq || (!gg_cfg_is_nothing(n) && fy_node_is_scalar(n))) && count >= 0 &&
-              count <= k->max_items;
+              count <= k->max_items && (count > 0 || !(k->flags & GG_CFG_NONEMPTY));
     gg_cfg_describe(k, want, sizeof want);
     assert((size_t)k->max_items * item <= sizeof slots);
     if (!ok && seq)

@@ -115,27 +115,48 @@ static gg_status write_list(FILE *f, const gg_cfg_key *k, const gg_config *c, gg
     return GG_OK;
 }
 
-/* model.layers, one flow mapping per layer with every parameter of its kind. */
-static gg_status write_layers(FILE *f, const gg_config *c, int indent, gg_error *err) {
+/* A layer list, one flow mapping per layer with every parameter of its
+ * kind; a residual block's body nests as a block list under it. */
+static gg_status write_layer_list(FILE *f, const gg_layer_spec *layers, int n, int indent,
+                                  gg_error *err) {
     gg_status st = GG_OK;
-    for (int i = 0; i < c->model.n_layers && st == GG_OK; i++) {
-        const gg_layer_spec *l = &c->model.layers[i];
+    for (int i = 0; i < n && st == GG_OK; i++) {
+        const gg_layer_spec *l = &layers[i];
         const char *kind = gg_cfg_name_of(gg_cfg_layer_kind_names, (int)l->kind);
         if (!kind)
             return gg_fail(err, GG_ERR_ARG, "writing the config: layer %d has kind %d", i,
                            (int)l->kind);
+        if (l->kind == GG_LAYER_RESIDUAL) {
+            fprintf(f, "\n%*s- %s:\n%*slayers:", indent + 2, "", kind, indent + 6, "");
+            st = write_layer_list(f, l->children, l->n_children, indent + 6, err);
+            continue;
+        }
         fprintf(f, "\n%*s- %s: {", indent + 2, "", kind);
         bool first = true;
         for (int j = 0; j < gg_cfg_n_layer_keys && st == GG_OK; j++) {
             const gg_cfg_key *k = &gg_cfg_layer_keys[j];
-            if (!(k->kinds & (1u << l->kind))) continue;
+            if (!(k->kinds & (1u << l->kind)) || k->type == GG_CFG_LAYERS) continue;
             fprintf(f, "%s%s: ", first ? "" : ", ", k->path);
-            st = write_scalar(f, k, l, err);
             first = false;
+            if (k->type != GG_CFG_LIST_INT) {
+                st = write_scalar(f, k, l, err);
+                continue;
+            }
+            /* A {height, width} pair: one number when square. */
+            const int *v = (const int *)((const char *)l + k->off);
+            int count = *(const int *)((const char *)l + k->aux);
+            if (count == 1 || (count == 2 && v[0] == v[1]))
+                fprintf(f, "%d", v[0]);
+            else
+                fprintf(f, "[%d, %d]", v[0], v[1]);
         }
         fputc('}', f);
     }
     return st;
+}
+
+static gg_status write_layers(FILE *f, const gg_config *c, int indent, gg_error *err) {
+    return write_layer_list(f, c->model.layers, c->model.n_layers, indent, err);
 }
 
 static int split(const char *path, gg_cfg_seg *segs) {

@@ -1,10 +1,12 @@
 /* The JSONL writer. Non-finite numbers are written as null, since JSON
  * has no NaN; readers treat null as "not a number at this step". */
+#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "core/core.h"
 #include "io/metrics.h"
 
@@ -105,6 +107,28 @@ void gg_metrics_epoch(gg_metrics *mx, int epoch, double train_loss, double train
     gg_json_number(f, samples_per_s);
     fputs(",\"lr\":", f);
     gg_json_number(f, lr);
+    fputs("}\n", f);
+    fflush(f);
+}
+
+void gg_metrics_run(gg_metrics *mx, int threads, const char *command, long long resumed_from) {
+    FILE *f = mx->f;
+    char started[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fputs("{\"type\":\"run\",\"version\":", f);
+    gg_json_string(f, gg_version());
+    fprintf(f, ",\"threads\":%d,\"blas\":", threads);
+    gg_json_string(f, openblas_get_config());
+    fputs(",\"real\":", f);
+    gg_json_string(f, sizeof(gg_real) == 8 ? "float64" : "float32");
+    fputs(",\"started\":", f);
+    gg_json_string(f, started);
+    fputs(",\"command\":", f);
+    gg_json_string(f, command ? command : "");
+    if (resumed_from >= 0) fprintf(f, ",\"resumed_from\":%lld", resumed_from);
     fputs("}\n", f);
     fflush(f);
 }

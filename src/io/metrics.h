@@ -17,6 +17,9 @@ gg_status gg_metrics_open(gg_metrics *mx, const char *path, bool append, gg_erro
 gg_status gg_metrics_close(gg_metrics *mx, gg_error *err);
 /* A step line; with params (n_params > 0) it carries the monitoring block
  * "params":{NAME:{...}} and "layers":[{...}]. */
+/* The run header: {"type":"run", version, threads, blas, real, started,
+ * command, resumed_from}, first in the file (and again after a resume). */
+void gg_metrics_run(gg_metrics *mx, int threads, const char *command, long long resumed_from);
 void gg_metrics_step(gg_metrics *mx, const gg_step_info *s, const gg_param_stats *params,
                      int n_params, const gg_layer_stats *layers, int n_layers);
 void gg_metrics_epoch(gg_metrics *mx, int epoch, double train_loss, double train_acc,

@@ -5,14 +5,12 @@
 
 gg_node *gg_layer_dense(gg_graph *g, gg_node *x, const gg_layer_spec *s, int index,
                         const char *prefix) {
-    if (!x) return NULL;
     const gg_tensor *t = x->out;
     if (!t->batched || t->ndim != 2) {
-        char sb[64];
-        gg_graph_set_error(g, GG_ERR_SHAPE,
-                           "%slayers.%d (dense): input shape %s, needs a flat [features] input "
-                           "(add a flatten layer, or take the last step of a sequence)",
-                           prefix, index, gg_shape_text(t, sb, sizeof sb));
+        gg_layer_shape_error(g, x, s, index, prefix,
+                             t->ndim == 3 ? "needs a flat [features] input (add a last layer to "
+                                            "take the sequence's last step, or flatten)"
+                                          : "needs a flat [features] input (add a flatten layer)");
         return NULL;
     }
     int in = t->shape[1];
@@ -20,16 +18,13 @@ gg_node *gg_layer_dense(gg_graph *g, gg_node *x, const gg_layer_spec *s, int ind
     snprintf(wname, sizeof wname, "%slayers.%d.weight", prefix, index);
     snprintf(bname, sizeof bname, "%slayers.%d.bias", prefix, index);
     int wdims[2] = {s->units, in};
-    double wg = (s->init == GG_INIT_UNIFORM || s->init == GG_INIT_NORMAL) ? s->scale : s->gain;
-    gg_node *w = gg_param_fan(g, wname, 2, wdims, s->init, wg, in, s->units);
+    gg_node *w = gg_param_fan(g, wname, 2, wdims, s->init, gg_layer_init_arg(s->init, s), in,
+                              s->units);
     gg_node *b = NULL;
-    if (s->bias) {
-        double bg = (s->bias_init == GG_INIT_UNIFORM || s->bias_init == GG_INIT_NORMAL) ? s->scale : s->gain;
-        b = gg_param_fan(g, bname, 1, &s->units, s->bias_init, bg, in, s->units);
-    }
+    if (s->bias)
+        b = gg_param_fan(g, bname, 1, &s->units, s->bias_init,
+                         gg_layer_init_arg(s->bias_init, s), in, s->units);
     if (w) w->layer = index;
     if (b) b->layer = index;
-    gg_node *y = gg_linear(g, x, w, b);
-    if (y) y->layer = index;
-    return y;
+    return gg_linear(g, x, w, b);
 }

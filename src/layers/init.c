@@ -55,6 +55,9 @@ void gg_init_param(gg_node *p, gg_rng *r) {
     case GG_INIT_ONES:
         for (size_t i = 0; i < t->len; i++) t->x[i] = 1;
         break;
+    case GG_INIT_CONSTANT:
+        for (size_t i = 0; i < t->len; i++) t->x[i] = (gg_real)g;
+        break;
     case GG_INIT_UNIFORM: fill_uniform(t->x, t->len, g > 0 ? g : 1.0, r); break;
     case GG_INIT_NORMAL: fill_normal(t->x, t->len, g > 0 ? g : 0.01, r); break;
     case GG_INIT_XAVIER_UNIFORM:

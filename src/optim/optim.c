@@ -1,24 +1,36 @@
-/* The optimiser registry: config name -> definition, state allocation. */
+/* The optimiser registry: config -> variant definition, state allocation. */
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
 #include "graph/graph.h"
 #include "optim/optim.h"
 
-static const gg_optim_def *def_for(gg_optim_kind k) {
-    switch (k) {
+/* The variant for the config: the one whose state blocks are exactly those
+ * the update will use. RMSprop keeps a momentum buffer when momentum > 0,
+ * as torch creates it; one-cycle with cycle_momentum sets the momentum of
+ * every step (torch's OneCycleLR sets it before the first step, so torch
+ * creates the buffer then), so it needs the buffer even from momentum 0. */
+static const gg_optim_def *def_for(const gg_config *c) {
+    bool cycled = c->schedule.name == GG_SCHED_ONECYCLE && c->schedule.cycle_momentum;
+    bool mom = c->optimizer.momentum > 0 || cycled;
+    switch (c->optimizer.name) {
     case GG_OPTIM_SGD:
     case GG_OPTIM_MOMENTUM:
     case GG_OPTIM_NESTEROV: return &gg_optim_sgd;
-    case GG_OPTIM_ADAM: return &gg_optim_adam;
-    case GG_OPTIM_ADAMW: return &gg_optim_adamw;
+    case GG_OPTIM_ADAM: return c->optimizer.amsgrad ? &gg_optim_adam_amsgrad : &gg_optim_adam;
+    case GG_OPTIM_ADAMW: return c->optimizer.amsgrad ? &gg_optim_adamw_amsgrad : &gg_optim_adamw;
+    case GG_OPTIM_ADAGRAD: return &gg_optim_adagrad;
+    case GG_OPTIM_RMSPROP:
+        if (c->optimizer.centered)
+            return mom ? &gg_optim_rmsprop_centered_momentum : &gg_optim_rmsprop_centered;
+        return mom ? &gg_optim_rmsprop_momentum : &gg_optim_rmsprop;
     }
     return NULL;
 }
 
 gg_status gg_optim_new(const gg_config *c, size_t len, gg_optim **out, gg_error *err) {
     *out = NULL;
-    const gg_optim_def *def = def_for(c->optimizer.name);
+    const gg_optim_def *def = def_for(c);
     if (!def) return gg_fail(err, GG_ERR_CONFIG, "optimizer.name: unknown optimiser");
     gg_optim *o = gg_alloc(sizeof *o, err);
     if (!o) return GG_ERR_NOMEM;
@@ -33,6 +45,10 @@ gg_status gg_optim_new(const gg_config *c, size_t len, gg_optim **out, gg_error 
     o->eps = c->optimizer.eps;
     o->nesterov = c->optimizer.nesterov || c->optimizer.name == GG_OPTIM_NESTEROV;
     o->amsgrad = c->optimizer.amsgrad;
+    o->alpha = c->optimizer.alpha;
+    o->centered = c->optimizer.centered;
+    o->lr_decay = c->optimizer.lr_decay;
+    o->l1 = c->optimizer.l1;
     o->len = len;
     o->max_threads = omp_get_max_threads();
     o->partial = gg_alloc((size_t)o->max_threads * 2 * GG_OPTIM_MAX_SEGS * sizeof *o->partial, err);
@@ -40,14 +56,16 @@ gg_status gg_optim_new(const gg_config *c, size_t len, gg_optim **out, gg_error 
         gg_optim_free(o);
         return GG_ERR_NOMEM;
     }
-    int n_state = def->n_state - (def != &gg_optim_sgd && !o->amsgrad ? 1 : 0);
-    for (int i = 0; i < n_state; i++) {
+    for (int i = 0; i < def->n_state; i++) {
         o->state[i] = gg_alloc_aligned(len * sizeof(gg_real), err);
         if (!o->state[i]) {
             gg_optim_free(o);
             return GG_ERR_NOMEM;
         }
     }
+    /* Adagrad's sum starts at initial_accumulator_value (torch.full_like). */
+    if (def == &gg_optim_adagrad)
+        for (size_t i = 0; i < len; i++) o->state[0][i] = (gg_real)c->optimizer.initial_accumulator;
     *out = o;
     return GG_OK;
 }

@@ -1,13 +1,15 @@
 /* SGD with optional L2 weight decay, momentum (buffer = g on the first
- * step, then mu buf + (1 - dampening) g) and Nesterov, as torch.optim.SGD. */
+ * step, then mu buf + (1 - dampening) g) and Nesterov, as torch.optim.SGD;
+ * the L1 term l1 sign(p) joins the gradient before anything else. */
 #include "optim/optim.h"
 
 /* Elements [lo, hi): three branch-free loops (plain, momentum, Nesterov);
- * weight decay off is an addition of 0 * p. Each also sums ||p||^2 before
- * and ||delta p||^2 for the monitor, free in a memory-bound loop. */
+ * weight decay and L1 off are additions of 0 * p and 0 * sign(p). Each also
+ * sums ||p||^2 before and ||delta p||^2 for the monitor, free in a
+ * memory-bound loop. */
 static void sgd_range(const gg_optim *o, gg_real *restrict p, const gg_real *restrict g,
                       gg_real k, size_t lo, size_t hi, double *w2_out, double *d2_out) {
-    const gg_real lr = (gg_real)o->lr, wd = (gg_real)o->weight_decay;
+    const gg_real lr = (gg_real)o->lr, wd = (gg_real)o->weight_decay, l1 = (gg_real)o->l1;
     const gg_real mu = (gg_real)o->momentum, damp = (gg_real)(1 - o->dampening);
     /* On the first step the buffer takes d itself: buf * 0 + 1 * d. */
     const gg_real keep = o->t == 1 ? 0 : mu, take = o->t == 1 ? 1 : damp;
@@ -16,14 +18,16 @@ static void sgd_range(const gg_optim *o, gg_real *restrict p, const gg_real *res
     if (o->momentum == 0) {
 #pragma omp simd reduction(+ : w2, d2)
         for (size_t i = lo; i < hi; i++) {
-            gg_real old = p[i], delta = -lr * (g[i] * k + wd * old);
+            gg_real old = p[i], d = g[i] * k + l1 * gg_optim_sign(old);
+            gg_real delta = -lr * (d + wd * old);
             p[i] = old + delta;
             w2 += (double)old * old, d2 += (double)delta * delta;
         }
     } else if (!o->nesterov) {
 #pragma omp simd reduction(+ : w2, d2)
         for (size_t i = lo; i < hi; i++) {
-            gg_real old = p[i], d = g[i] * k + wd * old;
+            gg_real old = p[i], d = g[i] * k + l1 * gg_optim_sign(old);
+            d = d + wd * old;
             buf[i] = buf[i] * keep + take * d;
             gg_real delta = -lr * buf[i];
             p[i] = old + delta;
@@ -32,7 +36,8 @@ static void sgd_range(const gg_optim *o, gg_real *restrict p, const gg_real *res
     } else {
 #pragma omp simd reduction(+ : w2, d2)
         for (size_t i = lo; i < hi; i++) {
-            gg_real old = p[i], d = g[i] * k + wd * old;
+            gg_real old = p[i], d = g[i] * k + l1 * gg_optim_sign(old);
+            d = d + wd * old;
             buf[i] = buf[i] * keep + take * d;
             gg_real delta = -lr * (d + mu * buf[i]);
             p[i] = old + delta;

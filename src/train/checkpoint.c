@@ -35,13 +35,13 @@
     X(sn->sched.plateau_cooldown) X(sn->cs.autoclip_n) X(sn->cs.autoclip_pos)              \
     X(sn->cs.z_count) X(sn->loss_w.n) X(sn->loss_w.pos) X(sn->norm_w.n) X(sn->norm_w.pos)     \
     X(t->totals.samples) X(t->totals.finite_samples) X(t->totals.correct)   \
-    X(t->reset_totals)
+    X(t->reset_totals) X(t->es_best_epoch) X(t->es_bad)
 #define STATE_REALS(X)                                                                       \
     X(t->opt->lr) X(t->opt->momentum) X(t->opt->beta1) X(t->sched.scale)                   \
     X(t->sched.plateau_best) X(t->cut) X(gd->cs.z_mean) X(gd->cs.z_var) X(gd->explode_ratio)\
     X(gd->loss_first) X(gd->loss_recent) X(sn->opt.lr) X(sn->opt.momentum) X(sn->opt.beta1) \
     X(sn->sched.scale) X(sn->sched.plateau_best) X(sn->cs.z_mean) X(sn->cs.z_var)        \
-    X(t->totals.loss_sum)
+    X(t->totals.loss_sum) X(t->es_best)
 
 #define COUNT(x) +1
 enum { N_INTS = 0 STATE_INTS(COUNT), N_REALS = 0 STATE_REALS(COUNT) };
@@ -60,6 +60,8 @@ static int arrays(gg_trainer *t, array *out) {
     size_t P = t->m->g->param_len, np = (size_t)gd->n_params;
     int n = 0;
     out[n++] = (array){"snapshot.param", GG_ST_REAL, sn->param, P};
+    if (t->m->g->buf_len)
+        out[n++] = (array){"snapshot.buffers", GG_ST_REAL, sn->buf, t->m->g->buf_len};
     static const char *const snap_state[GG_OPTIM_MAX_STATE] = {"snapshot.optim.0", "snapshot.optim.1",
                                                                "snapshot.optim.2"};
     for (int k = 0; k < GG_OPTIM_MAX_STATE; k++)
@@ -75,6 +77,11 @@ static int arrays(gg_trainer *t, array *out) {
     out[n++] = (array){"guard.sq_first", GG_ST_F64, gd->sq_first, np};
     out[n++] = (array){"guard.sq_recent", GG_ST_F64, gd->sq_recent, np};
     out[n++] = (array){"guard.norm_ring", GG_ST_F64, gd->norm_ring, GG_DIAG_WINDOW};
+    if (t->es_param) {
+        out[n++] = (array){"early_stopping.param", GG_ST_REAL, t->es_param, P};
+        if (t->m->g->buf_len)
+            out[n++] = (array){"early_stopping.buffers", GG_ST_REAL, t->es_buf, t->m->g->buf_len};
+    }
     return n;
 }
 
@@ -103,9 +110,10 @@ gg_status gg_trainer_save(gg_trainer *t, const char *path, gg_error *err) {
     int64_t ints[N_INTS], rng[4];
     double reals[N_REALS];
     char **names = calloc((size_t)g->n_params * GG_OPTIM_MAX_STATE + 1, sizeof *names);
+    int64_t *counts = calloc((size_t)g->n_buffers + 1, sizeof *counts);
     char *yaml = NULL, meta[64];
     gg_status s = GG_OK;
-    if (!w || !names) {
+    if (!w || !names || !counts) {
         s = gg_fail(err, GG_ERR_NOMEM, "out of memory saving %s", path);
         goto done;
     }
@@ -120,11 +128,11 @@ gg_status gg_trainer_save(gg_trainer *t, const char *path, gg_error *err) {
     s = gg_st_writer_add(w, "state.ints", GG_ST_I64, 1, &n_ints, ints, err);
     if (s == GG_OK) s = gg_st_writer_add(w, "state.reals", GG_ST_F64, 1, &n_reals, reals, err);
     if (s == GG_OK) s = gg_st_writer_add(w, "state.rng", GG_ST_I64, 1, &four, rng, err);
+    if (s == GG_OK) s = gg_weights_add(w, g, counts, err);
     for (int i = 0; i < g->n_params && s == GG_OK; i++) {
         const gg_node *p = g->params[i];
         int64_t shape[GG_MAX_DIMS];
         for (int d = 0; d < p->out->ndim; d++) shape[d] = p->out->shape[d];
-        s = gg_st_writer_add(w, p->name, GG_ST_REAL, p->out->ndim, shape, p->out->x, err);
         for (int j = 0; j < GG_OPTIM_MAX_STATE && s == GG_OK; j++) {
             if (!t->opt->state[j]) continue;
             char **nm = &names[i * GG_OPTIM_MAX_STATE + j];
@@ -137,7 +145,7 @@ gg_status gg_trainer_save(gg_trainer *t, const char *path, gg_error *err) {
             s = gg_st_writer_add(w, *nm, GG_ST_REAL, p->out->ndim, shape, t->opt->state[j] + p->offset, err);
         }
     }
-    array arr[16];
+    array arr[24];
     int na = arrays(t, arr);
     for (int i = 0; i < na && s == GG_OK; i++) {
         int64_t len = (int64_t)arr[i].len;
@@ -153,6 +161,9 @@ gg_status gg_trainer_save(gg_trainer *t, const char *path, gg_error *err) {
     if (s == GG_OK) s = gg_st_writer_meta(w, "epoch", meta, err);
     snprintf(meta, sizeof meta, "%08" PRIx32, t->data_crc);
     if (s == GG_OK) s = gg_st_writer_meta(w, "data_checksum", meta, err);
+    /* Ranks of an MPI job (absent: 1, so single-process files are unchanged). */
+    snprintf(meta, sizeof meta, "%d", t->world);
+    if (s == GG_OK && t->world > 1) s = gg_st_writer_meta(w, "world_size", meta, err);
     if (s == GG_OK) s = gg_st_writer_checksum_meta(w, "checksum", err);
     if (s == GG_OK) s = gg_st_writer_write(w, path, err);
     (void)gd, (void)sn;
@@ -160,6 +171,7 @@ done:
     if (names)
         for (int i = 0; i < g->n_params * GG_OPTIM_MAX_STATE; i++) free(names[i]);
     free(names);
+    free(counts);
     free(yaml);
     gg_st_writer_free(w);
     return s;
@@ -200,6 +212,18 @@ gg_status gg_trainer_load(gg_trainer *t, const char *path, gg_error *err) {
                     path, sum ? sum : "(none)", want);
         goto done;
     }
+    /* A job of another size would cut every batch differently and draw other
+     * dropout masks: refused, and not as a damaged file (GG_ERR_ARG). */
+    const char *ws = gg_st_meta(&f, "world_size");
+    long world = ws ? strtol(ws, NULL, 10) : 1;
+    if (world != t->world) {
+        char how[48];
+        if (world > 1) snprintf(how, sizeof how, "mpirun -n %ld", world);
+        else snprintf(how, sizeof how, "one process (no mpirun, or mpirun -n 1)");
+        s = gg_fail(err, GG_ERR_ARG, "%s: checkpoint was written by %ld rank%s, this job has %d; resume with %s",
+                    path, world, world == 1 ? "" : "s", t->world, how);
+        goto done;
+    }
     snprintf(want, sizeof want, "%08" PRIx32, t->data_crc);
     if (!dsum || strcmp(dsum, want) != 0) {
         s = gg_fail(err, GG_ERR_DATA, "%s: written for training data with checksum %s, this data has %s",
@@ -212,13 +236,17 @@ gg_status gg_trainer_load(gg_trainer *t, const char *path, gg_error *err) {
     const gg_st_tensor *rng = reals ? expect(&f, path, "state.rng", GG_ST_I64, 4, &s, err) : NULL;
     if (!rng) goto done;
     const gg_st_tensor **pw = calloc((size_t)g->n_params * (GG_OPTIM_MAX_STATE + 1) + 1, sizeof *pw);
-    array arr[16];
-    const gg_st_tensor *at[16];
+    const gg_st_tensor **wm = calloc((size_t)(g->n_params + g->n_buffers) + 1, sizeof *wm);
+    array arr[24];
+    const gg_st_tensor *at[24];
     int na = arrays(t, arr);
-    if (!pw) {
+    if (!pw || !wm) {
+        free(pw);
+        free(wm);
         s = gg_fail(err, GG_ERR_NOMEM, "out of memory loading %s", path);
         goto done;
     }
+    s = gg_weights_match(g, &f, path, false, wm, err);
     for (int i = 0; i < g->n_params && s == GG_OK; i++) {
         const gg_node *p = g->params[i];
         const gg_st_tensor **row = pw + (size_t)i * (GG_OPTIM_MAX_STATE + 1);
@@ -254,7 +282,9 @@ gg_status gg_trainer_load(gg_trainer *t, const char *path, gg_error *err) {
         STATE_REALS(LOAD_REAL)
         gg_trainer_order(t, t->epoch);
     }
+    if (s == GG_OK) gg_weights_apply(g, wm);
     free(pw);
+    free(wm);
     (void)sn, (void)gd;
 done:
     gg_st_free(&f);

@@ -22,6 +22,19 @@ gg_status gg_model_check_data(const gg_model *m, const gg_dataset *d, gg_error *
 void gg_model_load_batch(gg_model *m, const gg_dataset *d, const uint32_t *idx, size_t first,
                          int n);
 
+/* The state_dict of a graph (parameters, then buffers) in safetensors
+ * files (src/io/weights.c), for model files and checkpoints alike.
+ * counts: one int64 per buffer, kept until the writer has written. */
+struct gg_st_writer;
+struct gg_st_file;
+struct gg_st_tensor;
+gg_status gg_weights_add(struct gg_st_writer *w, gg_graph *g, int64_t *counts, gg_error *err);
+/* Finds and checks every parameter and buffer of g in f (match: one per
+ * tensor); strict also refuses tensors the model lacks. */
+gg_status gg_weights_match(gg_graph *g, const struct gg_st_file *f, const char *path, bool strict,
+                           const struct gg_st_tensor **match, gg_error *err);
+void gg_weights_apply(gg_graph *g, const struct gg_st_tensor *const *match);
+
 /* Correct predictions among the first n rows of the current batch. */
 size_t gg_model_batch_correct(const gg_model *m, int n);
 

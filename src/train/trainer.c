@@ -23,7 +23,8 @@ gg_status gg_trainer_new(gg_model *m, const gg_config *c, const gg_dataset *trai
     t->batch = c->train.batch_size;
     if ((s = gg_config_copy(&t->cfg, c, err)) != GG_OK) goto fail;
     t->order = gg_alloc(train->n * sizeof *t->order, err);
-    if (!t->order) {
+    t->buf_before = gg_alloc_aligned((m->g->buf_len + 16) * sizeof(gg_real), err);
+    if (!t->order || !t->buf_before) {
         s = GG_ERR_NOMEM;
         goto fail;
     }
@@ -34,6 +35,8 @@ gg_status gg_trainer_new(gg_model *m, const gg_config *c, const gg_dataset *trai
     gg_schedule_init(&t->sched, &t->cfg, total);
     if ((s = gg_guard_new(&t->guard, &t->cfg, m->g, err)) != GG_OK) goto fail;
     if ((s = gg_recover_init(t, err)) != GG_OK) goto fail;
+    if ((s = gg_early_stop_init(t, err)) != GG_OK) goto fail;
+    if ((s = gg_trainer_dist_init(t, err)) != GG_OK) goto fail;
     gg_trainer_order(t, 0);
     t->data_crc = gg_dataset_checksum(train);
     *out = t;
@@ -49,6 +52,10 @@ void gg_trainer_free(gg_trainer *t) {
     gg_guard_free(&t->guard);
     gg_optim_free(t->opt);
     free(t->order);
+    free(t->buf_before);
+    free(t->es_param);
+    free(t->es_buf);
+    free(t->dist_side);
     gg_config_release(&t->cfg);
     free(t);
 }
@@ -138,10 +145,12 @@ static gg_status judge(gg_trainer *t, gg_step_info *info, bool *apply, gg_error 
         }
         char where[GG_NAME_LEN * 2 + 64];
         locate_nonfinite(g, where, sizeof where);
-        if (c->guard.nonfinite == GG_NONFINITE_ERROR)
+        if (c->guard.nonfinite == GG_NONFINITE_ERROR) {
+            if (g->buf_len) memcpy(g->buf, t->buf_before, g->buf_len * sizeof(gg_real));
             return gg_fail(err, GG_ERR_NONFINITE, "step %lld: %s%s%s; the update was not applied",
                            (long long)step, loss_ok ? "non-finite gradient" : "the loss is not finite",
                            where[0] ? " in " : "", where);
+        }
         gg_guard_event(gd, step, "nonfinite", "%zu non-finite values (loss %g) in %s", info->nonfinite,
                        info->loss, where[0] ? where : "the loss");
         if (c->guard.nonfinite == GG_NONFINITE_ZERO && loss_ok) {
@@ -154,10 +163,11 @@ static gg_status judge(gg_trainer *t, gg_step_info *info, bool *apply, gg_error 
     }
     bool spike = gg_guard_spike(gd, step, info->loss, info->grad_norm);
     bool bad = recover && (!loss_ok || spike || (info->nonfinite && !*apply));
-    if (bad) {
-        *apply = false;
-        return gg_recover_bad_step(t, err);
-    }
+    if (bad) *apply = false;
+    /* A skipped step leaves no trace: the running statistics its forward
+     * moved go back (before a rollback, which restores its own). */
+    if (!*apply && g->buf_len) memcpy(g->buf, t->buf_before, g->buf_len * sizeof(gg_real));
+    if (bad) return gg_recover_bad_step(t, err);
     return GG_OK;
 }
 
@@ -173,13 +183,20 @@ gg_status gg_trainer_step(gg_trainer *t, gg_step_info *info, gg_error *err) {
     int64_t step = t->step + 1;
 
     gg_graph_set_training(g, 1);
-    gg_model_load_batch(m, t->data, t->order, t->pos, n);
-    gg_graph_forward(g);
-    gg_graph_backward(g, m->loss);
-
-    info->loss = m->loss->out->x[0];
+    if (t->world > 1) {
+        /* Under MPI: this rank's shard, then the reduction (trainer_dist.c). */
+        gg_trainer_dist_batch(t, n, step, info);
+    } else {
+        gg_model_load_batch(m, t->data, t->order, t->pos, n);
+        /* The forward updates running statistics; a skipped step takes that back. */
+        if (g->buf_len) memcpy(t->buf_before, g->buf, g->buf_len * sizeof(gg_real));
+        gg_graph_forward(g);
+        gg_graph_backward(g, m->loss);
+        if (step == t->test_nan_step && t->test_nan_rank == 0) gg_trainer_test_poison(t);
+        info->loss = m->loss->out->x[0];
+        info->correct = t->data->classes > 0 ? (int)gg_model_batch_correct(m, n) : -1;
+    }
     info->samples = n;
-    info->correct = t->data->classes > 0 ? (int)gg_model_batch_correct(m, n) : -1;
     if (t->reset_totals) {
         memset(&t->totals, 0, sizeof t->totals);
         t->reset_totals = false;
@@ -216,6 +233,7 @@ gg_status gg_trainer_step(gg_trainer *t, gg_step_info *info, gg_error *err) {
     if (apply) {
         t->opt->lr = info->lr;
         double mom = gg_schedule_momentum(&t->sched, t->step);
+        if (t->opt->kind == GG_OPTIM_ADAGRAD) mom = NAN; /* Adagrad has no momentum to cycle */
         info->momentum = mom;
         if (!isnan(mom)) {
             if (t->opt->kind == GG_OPTIM_ADAM || t->opt->kind == GG_OPTIM_ADAMW) t->opt->beta1 = mom;

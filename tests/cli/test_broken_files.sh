@@ -582,8 +582,10 @@ st_case("hlen_file_size", struct.pack("<Q", len(ST)) + ST[8:], ["header length",
 st_case("hlen_zero", struct.pack("<Q", 0) + ST[8:], ["header|JSON"])
 st_case("hlen_2_to_63", struct.pack("<Q", 1 << 63) + ST[8:], ["header length", "too large"])
 st_case("hlen_all_ones", b"\xff" * 8 + ST[8:], ["header length", "too large"])
-# One byte short: the padding space moves into the data block.
-st_case("hlen_short_by_one", struct.pack("<Q", HLEN - 1) + ST[8:], ["1 unused bytes"])
+# One byte short: a padding space moves into the data block; with no
+# padding (a header already a multiple of 8), the JSON loses its brace.
+st_case("hlen_short_by_one", struct.pack("<Q", HLEN - 1) + ST[8:],
+        ["1 unused bytes"] if ST[8 + HLEN - 1:8 + HLEN] == b" " else ["JSON"])
 st_case("hlen_short_by_nine", struct.pack("<Q", HLEN - 9) + ST[8:], ["JSON"])
 for off in [0, 3, 7, 8, 20, 8 + HLEN // 2, 8 + HLEN - 1, 8 + HLEN, 8 + HLEN + 100, len(ST) - 1]:
     st_case(f"truncated_at_{off}", ST[:off], ["truncated|too large|JSON|data|past the end|unused"])

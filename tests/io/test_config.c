@@ -303,7 +303,7 @@ static void test_bad_enum_value_suggests(void **state) {
     expect_load_error(
         "optimizer: {name: adma}\n", GG_ERR_CONFIG,
         "<string>:1:19: optimizer.name: expected one of sgd, momentum, nesterov, adam, "
-        "adamw, found 'adma'; did you mean 'adam'?",
+        "adamw, adagrad, rmsprop, found 'adma'; did you mean 'adam'?",
         NULL);
     expect_load_error("model: {layers: [dense: {units: 2, init: he_norml}]}\n", GG_ERR_CONFIG,
                       "model.layers.0.dense.init: expected one of zeros",
@@ -443,7 +443,7 @@ static void test_set_errors_leave_config_unchanged(void **state) {
                      NULL);
     expect_set_error("optimizer.lrate", "1", "unknown key 'lrate' in optimizer", NULL);
     expect_set_error("model.layers.1.dense.units", "3",
-                     "--set model.layers.1.dense.units: layer 1 is relu, not dense", NULL);
+                     "--set model.layers.1.dense.units: layer model.layers.1 is relu, not dense", NULL);
     expect_set_error("model.layers.3.dense.units", "3", "no layer '3': model.layers has 3", NULL);
     expect_set_error("model.layers.x.dense.units", "3", "no layer 'x'", NULL);
     expect_set_error("model.layers.0.dnese.units", "3",

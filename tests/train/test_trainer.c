@@ -95,8 +95,8 @@ static void run_close(run *r) {
 static void test_step_allocates_nothing_over_100_steps(void **s) {
     (void)s;
 #ifdef COUNT_ALLOCATIONS
-    const char *names[] = {"sgd", "momentum", "adam", "adamw"};
-    for (int k = 0; k < 4; k++) {
+    const char *names[] = {"sgd", "momentum", "adam", "adamw", "adagrad", "rmsprop"};
+    for (int k = 0; k < 6; k++) {
         run r;
         run_open(&r, names[k], 200, -1);
         gg_step_info info;

@@ -1,0 +1,233 @@
+#!/usr/bin/python3
+"""Side-by-side training throughput: gradguard's bench_cnn against PyTorch on
+a small CNN over Fashion-MNIST images [1, 28, 28], batch 64, 20 warm-up steps
+then --steps timed steps, for SGD with momentum (lr 0.01, 0.9) and Adam
+(lr 1e-3). The network, the same on both sides:
+    conv2d(32, 3x3, padding 1)-relu-max_pool 2-conv2d(64, 3x3, padding 1)-
+    relu-max_pool 2-flatten-dense 128-relu-dense 10, cross-entropy.
+
+gradguard runs at 2 threads (the figure compared) and at 1 thread (reported).
+PyTorch runs in two settings, each in a fresh process because BLAS reads its
+environment when torch is imported:
+    t1b2: torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2
+    t2b1: torch.set_num_threads(2), OPENBLAS_NUM_THREADS=1
+and the faster of the two is PyTorch's figure. A benchmark, not a test: no
+thresholds; never registered with CTest.
+
+usage: bench/bench_cnn.py [--steps N] [--build-dir DIR] [--repeats R] [--markdown FILE]
+"""
+import argparse
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+OPTIMIZERS = ("momentum", "adam")
+TORCH_SETTINGS = (("t1b2", 1, 2), ("t2b1", 2, 1))  # name, torch threads, OpenBLAS threads
+BATCH, WARMUP, VALIDATION = 64, 20, 5000
+# Variables that slow OpenBLAS on some machines: removed from the children's
+# environment when (and only when) they are set.
+UNSET_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+# ---- the PyTorch worker (a child process) -------------------------------------
+
+def read_idx(path):
+    """An IDX file (gzipped or not) as a numpy array."""
+    import numpy as np
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        blob = f.read()
+    zero, dtype, ndim = struct.unpack(">HBB", blob[:4])
+    if zero != 0 or dtype != 0x08:
+        raise ValueError("%s: not an unsigned-byte IDX file" % path)
+    dims = struct.unpack(">%dI" % ndim, blob[4:4 + 4 * ndim])
+    return np.frombuffer(blob, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def find_idx(directory, stem):
+    for name in (stem + ".gz", stem):
+        p = os.path.join(directory, name)
+        if os.path.exists(p):
+            return p
+    raise FileNotFoundError("%s/%s(.gz): not found" % (directory, stem))
+
+
+def load_fashion():
+    """The training split as gradguard's defaults make it: 5000 samples held
+    out for validation, the rest standardised with one mean and one standard
+    deviation over all their pixels (data.normalize: standardize)."""
+    import numpy as np
+    d = os.environ.get("GG_FASHION_MNIST_DIR") or FASHION_DIR
+    x = read_idx(find_idx(d, "train-images-idx3-ubyte")).reshape(-1, 784).astype(np.float64)
+    y = read_idx(find_idx(d, "train-labels-idx1-ubyte")).astype(np.int64)
+    keep = np.random.default_rng(0).permutation(len(x))[VALIDATION:]
+    keep.sort()
+    x, y = x[keep], y[keep]
+    x = (x - x.mean()) / x.std()
+    return x.astype(np.float32), y
+
+
+def torch_worker(optimizer, threads, steps):
+    import torch  # imported here, after the parent set OPENBLAS_NUM_THREADS
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    xs, ys = load_fashion()
+    x, y = torch.from_numpy(xs).reshape(-1, 1, 28, 28), torch.from_numpy(ys)
+    model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+    if optimizer == "momentum":
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    n = len(x)
+    state = {"perm": torch.randperm(n), "pos": 0}
+
+    def step():
+        """One step on the next batch of a shuffled epoch (DataLoader with
+        shuffle=True, drop_last=False); returns (samples, loss)."""
+        if state["pos"] >= n:
+            state["perm"], state["pos"] = torch.randperm(n), 0
+        idx = state["perm"][state["pos"]:state["pos"] + BATCH]
+        state["pos"] += BATCH
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+        return len(idx), loss
+
+    for _ in range(WARMUP):
+        step()
+    samples, t0 = 0, time.perf_counter()
+    for _ in range(steps):
+        k, loss = step()
+        samples += k
+    secs = time.perf_counter() - t0
+    print(json.dumps({"impl": "pytorch", "optimizer": optimizer, "threads": threads,
+                      "torch_threads": torch.get_num_threads(),
+                      "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+                      "torch": torch.__version__, "steps": steps, "seconds": round(secs, 4),
+                      "final_loss": float(loss), "samples_per_s": round(samples / secs, 1)}))
+    return 0
+
+
+# ---- the driver -----------------------------------------------------------------
+
+def child_env(openblas_threads=None):
+    env = dict(os.environ)
+    for v in UNSET_VARS:
+        env.pop(v, None)
+    if openblas_threads is not None:
+        env["OPENBLAS_NUM_THREADS"] = str(openblas_threads)
+    return env
+
+
+def run_json(cmd, env, timeout):
+    """Runs one measurement; returns the dict of the last JSON line it printed."""
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, env=env, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError("%s: exit status %d\n%s" % (" ".join(cmd), p.returncode, p.stderr.strip()))
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    if not lines:
+        raise RuntimeError("%s: printed no JSON line:\n%s" % (" ".join(cmd), p.stdout))
+    return json.loads(lines[-1])
+
+
+def best_of(cmd, env, repeats, timeout):
+    runs = [run_json(cmd, env, timeout) for _ in range(repeats)]
+    return max(runs, key=lambda r: r["samples_per_s"])
+
+
+def find_bench(build_dir):
+    for p in (os.path.join(build_dir, "bench_cnn"), os.path.join(build_dir, "bench", "bench_cnn")):
+        if os.access(p, os.X_OK):
+            return p
+    raise SystemExit("bench_cnn not found in %s (or its bench/); build it with "
+                     "`cmake --build %s --target bench_cnn`, or pass --build-dir" % (build_dir, build_dir))
+
+
+def markdown(rows, steps, repeats, unset):
+    out = ["| optimizer | gradguard, 2 threads (samples/s) | gradguard, 1 thread (samples/s) "
+           "| PyTorch best (samples/s) | PyTorch setting | gradguard / PyTorch |",
+           "|---|---:|---:|---:|---|---:|"]
+    for r in rows:
+        out.append("| %s | %.0f | %.0f | %.0f | %s | %.2f |" % (
+            r["optimizer"], r["gg2"], r["gg1"], r["pt"], r["pt_setting"], r["ratio"]))
+    out.append("")
+    out.append("CNN conv(32)-relu-pool-conv(64)-relu-pool-dense 128-relu-dense 10 on "
+               "Fashion-MNIST [1, 28, 28], batch 64, %d warm-up + %d timed steps, "
+               "best of %d run(s). PyTorch settings: t1b2 = torch.set_num_threads(1) with "
+               "OPENBLAS_NUM_THREADS=2; t2b1 = torch.set_num_threads(2) with OPENBLAS_NUM_THREADS=1 "
+               "(other setting: %s).%s" % (
+                   WARMUP, steps, repeats,
+                   "; ".join("%s %.0f" % (r["optimizer"], r["pt_other"]) for r in rows),
+                   (" Unset in the children: %s." % ", ".join(unset)) if unset else ""))
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=300, help="timed steps (default 300)")
+    ap.add_argument("--build-dir", default=os.path.join(REPO, "build", "release"),
+                    help="build directory holding bench_cnn (default build/release)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="runs per measurement, the best one kept (default 1)")
+    ap.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+    ap.add_argument("--optimizers", default=",".join(OPTIMIZERS),
+                    help="comma-separated list of %s (default both)" % " and ".join(OPTIMIZERS))
+    ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--optimizer", choices=OPTIMIZERS, default="momentum", help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.steps < 1 or a.repeats < 1:
+        ap.error("--steps and --repeats must be positive")
+    if a.torch_worker:
+        return torch_worker(a.optimizer, a.threads, a.steps)
+
+    bench = find_bench(os.path.abspath(a.build_dir))
+    unset = [v for v in UNSET_VARS if v in os.environ]
+    timeout = 600 + 2 * a.steps  # generous: a loaded 2-core machine is slow
+    rows = []
+    for opt in a.optimizers.split(","):
+        if opt not in OPTIMIZERS:
+            ap.error("--optimizers: %s is not one of %s" % (opt, ", ".join(OPTIMIZERS)))
+        gg = {t: best_of([bench, opt, str(t), str(a.steps)], child_env(), a.repeats, timeout)
+              for t in (2, 1)}
+        pt = {}
+        for name, tt, bt in TORCH_SETTINGS:
+            cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", "--optimizer", opt,
+                   "--threads", str(tt), "--steps", str(a.steps)]
+            pt[name] = best_of(cmd, child_env(bt), a.repeats, timeout)
+        best = max(pt, key=lambda k: pt[k]["samples_per_s"])
+        other = [k for k in pt if k != best][0]
+        row = {"optimizer": opt, "gg2": gg[2]["samples_per_s"], "gg1": gg[1]["samples_per_s"],
+               "pt": pt[best]["samples_per_s"], "pt_setting": best,
+               "pt_other": pt[other]["samples_per_s"]}
+        row["ratio"] = row["gg2"] / row["pt"]
+        rows.append(row)
+        print("%-9s gradguard 2t %8.0f  1t %8.0f | pytorch %s %8.0f, %s %8.0f | ratio %.2f "
+              "(final loss gg %.4f, torch %.4f)" % (
+                  opt, row["gg2"], row["gg1"], best, row["pt"], other, row["pt_other"],
+                  row["ratio"], gg[2]["final_loss"], pt[best]["final_loss"]), flush=True)
+    table = markdown(rows, a.steps, a.repeats, unset)
+    print()
+    print(table, end="")
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

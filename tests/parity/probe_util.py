@@ -1,0 +1,60 @@
+"""Layer parity against PyTorch through gg_layer_probe (tests/parity/layer_probe.c).
+
+run_probe(config_yaml, tensors, training) writes the tensors (x, dy and every
+parameter and buffer by its PyTorch name) to a safetensors file, runs the
+probe on the config's model.layers and returns what it wrote: "y", "dx",
+"grad.NAME" for every parameter and "buffer.NAME" for every buffer.
+"""
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+
+import parity_util as pu
+
+
+def probe_bin():
+    """The probe: $GG_PROBE, else build/release/tests/gg_layer_probe."""
+    b = os.environ.get("GG_PROBE")
+    if b:
+        return b
+    root = os.environ.get("GG_SOURCE_DIR",
+                          os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    return os.path.join(root, "build", "release", "tests", "gg_layer_probe")
+
+
+def run_probe(config_yaml, tensors, training=True, threads=None):
+    with tempfile.TemporaryDirectory(prefix="gg-probe-") as d:
+        cfg = os.path.join(d, "config.yaml")
+        src = os.path.join(d, "in.safetensors")
+        out = os.path.join(d, "out.safetensors")
+        with open(cfg, "w") as f:
+            f.write(config_yaml)
+        arrays = {}
+        for k, v in tensors.items():
+            a = np.asarray(v, order="C")
+            if a.dtype == np.float64:
+                a = a.astype(np.float32)
+            arrays[k] = a
+        pu.save_safetensors(src, arrays, metadata={"training": "1" if training else "0"},
+                            use_library=False)
+        r = subprocess.run([probe_bin(), cfg, src, out], capture_output=True, text=True,
+                           env=pu.child_env(threads), timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError("gg_layer_probe failed (%d): %s%s" % (r.returncode, r.stdout, r.stderr))
+        return pu.load_safetensors(out)
+
+
+def model_yaml(input_shape, layers_yaml, seed=0):
+    """A config whose model is input_shape and the given layers (YAML list text)."""
+    return "seed: %d\nmodel:\n  input: %s\n  layers: %s\n" % (seed, list(input_shape), layers_yaml)
+
+
+def rel_err(a, b):
+    """||a - b|| / max(||b||, tiny): the relative norm error the parity tests assert."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise AssertionError("shape %s vs %s" % (a.shape, b.shape))
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
