@@ -19,6 +19,8 @@ norm pass are over all P parameters on every rank, whatever the shard).
         --step-ms 64:4.1,32:2.4,8:1.1,1:0.7 --name "784-512-10 MLP"
 
 Prints a Markdown table for R = 1, 2, 8, 64 on 10 and 100 Gbit/s links.
+--weak: the global batch grows with R (B per machine, B R in all), so every
+machine computes a full shard of B and samples/s = B R / t_step(R).
 """
 import argparse
 
@@ -34,20 +36,21 @@ def main():
                     help="per-message latency per link speed, GBIT:US,... (TCP over Ethernet)")
     ap.add_argument("--ranks", default="1,2,8,64")
     ap.add_argument("--name", default="model")
+    ap.add_argument("--weak", action="store_true", help="global batch B R: every machine keeps a shard of B")
     a = ap.parse_args()
     step = {int(k): float(v) for k, v in (kv.split(":") for kv in a.step_ms.split(","))}
     lat = {int(k): float(v) for k, v in (kv.split(":") for kv in a.latency_us.split(","))}
     ranks = [int(r) for r in a.ranks.split(",")]
     G = a.params * a.bytes_per_param
-    print(f"**{a.name}**: P = {a.params:,} parameters, G = {G / 1e6:.3f} MB of gradient per step, "
-          f"global batch {a.batch}\n")
+    how = f"global batch {a.batch} R ({a.batch} per machine)" if a.weak else f"global batch {a.batch}"
+    print(f"**{a.name}**: P = {a.params:,} parameters, G = {G / 1e6:.3f} MB of gradient per step, {how}\n")
     print("| machines R | shard | compute ms | bytes sent per rank | "
           + " | ".join(f"{g} Gbit/s: all-reduce ms, samples/s, speed-up" for g in sorted(lat)) + " |")
     print("|---|---|---|---|" + "---|" * len(lat))
     base = {}
     for R in ranks:
-        shard = a.batch // R if a.batch % R == 0 else a.batch / R
-        n = max(1, round(a.batch / R))
+        shard = a.batch if a.weak else (a.batch // R if a.batch % R == 0 else a.batch / R)
+        n = a.batch if a.weak else max(1, round(a.batch / R))
         if n not in step:
             raise SystemExit(f"no measured step time for a shard of {n} samples (--step-ms)")
         tc = step[n] / 1e3
@@ -56,7 +59,7 @@ def main():
         for g in sorted(lat):
             bw = g * 1e9 / 8
             tcomm = sent / bw + 2 * (R - 1) * lat[g] * 1e-6 if R > 1 else 0.0
-            sps = a.batch / (tc + tcomm)
+            sps = (a.batch * R if a.weak else a.batch) / (tc + tcomm)
             if R == ranks[0]:
                 base[g] = sps
             cells.append(f"{tcomm * 1e3:.2f} ms, {sps:,.0f}, {sps / base[g]:.2f}x")

@@ -81,6 +81,10 @@ gg_status gg_pruner_prune(gg_pruner *p, double sparsity, gg_error *err);
 int gg_prune_step(gg_pruner *p, int64_t step);
 /* Applies the masks: every pruned weight set to zero. */
 void gg_pruner_apply(gg_pruner *p);
+/* For a resumed run (masks are not saved; pruned weights are exactly
+ * zero): the masks from the weights that are zero now, and the schedule's
+ * position after `step` steps. */
+void gg_pruner_restore(gg_pruner *p, int64_t step);
 /* Statistics of every weight (stats valid until the next call); returns
  * their count. */
 int gg_pruner_stats(gg_pruner *p, const gg_prune_stats **stats);

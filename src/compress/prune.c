@@ -327,6 +327,27 @@ int gg_prune_step(gg_pruner *p, int64_t step) {
     return changed;
 }
 
+void gg_pruner_restore(gg_pruner *p, int64_t step) {
+    const gg_prune_spec *s = &p->spec;
+    bool any = false;
+    for (int i = 0; i < p->n; i++) {
+        const gg_real *w = p->t[i].w->out->x;
+        for (size_t j = 0; j < p->t[i].len; j++) {
+            p->t[i].mask[j] = w[j] != 0;
+            any |= w[j] == 0;
+        }
+    }
+    p->active = any;
+    p->final_done = step >= s->start_step && step >= s->end_step && any;
+    if (step < s->start_step) p->current = 0;
+    else {
+        /* the sparsity of the last update at or before step */
+        int64_t last = step >= s->end_step ? s->end_step
+                                           : s->start_step + (step - s->start_step) / s->frequency * s->frequency;
+        p->current = gg_prune_target(s, last);
+    }
+}
+
 int gg_pruner_stats(gg_pruner *p, const gg_prune_stats **stats) {
     for (int i = 0; i < p->n; i++) {
         const prune_tensor *t = &p->t[i];

@@ -16,6 +16,7 @@ gg_graph *gg_graph_new(int max_batch, uint64_t seed) {
     g->max_batch = max_batch;
     g->batch = max_batch;
     g->training = true;
+    g->cur_layer = -1;
     gg_rng_seed(&g->rng, seed);
     return g;
 }
@@ -186,6 +187,7 @@ gg_node *gg_graph_add_op(gg_graph *g, const gg_op_def *op, int n_in, gg_node *co
         n->in[i] = in[i]->out;
         if (in[i]->layer >= 0) n->layer = in[i]->layer;
     }
+    if (g->cur_layer >= 0) n->layer = g->cur_layer; /* a layer's own ops name it */
     gg_error err = {0};
     if (op->shape(n, &err) != GG_OK) {
         gg_graph_set_error(g, err.code, "%s", err.msg);

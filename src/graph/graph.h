@@ -73,6 +73,7 @@ struct gg_graph {
     bool training;
     bool built;
     gg_rng rng;        /* parameter init, then dropout masks */
+    int cur_layer;     /* the model layer being built (for messages), -1 if none */
     gg_status status;  /* the first builder error, reported by gg_graph_build */
     gg_error error;
     int n_nodes, cap_nodes;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "guard/guard.h"
+#include "ops/ops.h"
 
 void gg_guard_record(gg_guard *gd, int64_t step, double loss, double norm) {
     (void)step;
@@ -95,6 +96,31 @@ static void vanishing(const gg_guard *gd, finding_sink *f) {
         p->name, first, last, first / last);
 }
 
+/* Recurrent layers: the gradient reaching the first step of the sequence
+ * against the last one (recorded by the op at each backward pass). */
+static void through_time(const gg_guard *gd, finding_sink *f) {
+    const gg_graph *g = gd->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const gg_node *n = g->nodes[i];
+        if (n->op != &gg_op_recurrent || n->iattr[GG_REC_FLOW_COUNT] < 10) continue;
+        double lg = n->attr[GG_REC_FLOW_LOG];
+        int T = n->in[0]->shape[1];
+        char label[GG_NAME_LEN + 32];
+        gg_node_label(n, label, sizeof label);
+        if (lg < -4)
+            say(f, "vanishing gradients through time: in %s the gradient reaching the first of "
+                   "its %d steps is %.1e of the one at the last step, so it cannot learn what "
+                   "happened that far back. Remedies: lstm or gru instead of rnn, orthogonal "
+                   "recurrent_init, shorter sequences",
+                label, T, pow(10, lg));
+        else if (lg > 4)
+            say(f, "exploding gradients through time: in %s the gradient at the first of its %d "
+                   "steps is %.1e times the one at the last step. Remedies: clipping "
+                   "(guard.clip.mode: global_norm), a smaller recurrent init, lstm or gru",
+                label, T, pow(10, lg));
+    }
+}
+
 static void exploding(const gg_guard *gd, finding_sink *f) {
     if (gd->explode_ratio >= 100)
         say(f, "exploding gradients: the global gradient norm reached %.0fx the median of the %d "
@@ -126,6 +152,7 @@ int gg_guard_diagnose(gg_guard *gd, int64_t step, gg_event *out, int max) {
             gd->nonfinite_where[0] ? " in " : "", gd->nonfinite_where);
     exploding(gd, &f);
     vanishing(gd, &f);
+    through_time(gd, &f);
     activations(gd, &f);
     const __typeof__(gd->cfg->optimizer) *o = &gd->cfg->optimizer;
     if (gd->loss_first_n > 2 * GG_DIAG_WINDOW) {

@@ -25,7 +25,8 @@ gg_node *gg_layer_build(gg_graph *g, gg_node *x, const gg_layer_spec *s, int ind
                         const char *prefix) {
     gg_node *y = NULL;
     if (!x) return NULL;
-    int first = g->n_nodes;
+    int first = g->n_nodes, outer = g->cur_layer;
+    if (!*prefix) g->cur_layer = index; /* messages name the top-level layer */
     switch (s->kind) {
     case GG_LAYER_DENSE: y = gg_layer_dense(g, x, s, index, prefix); break;
     case GG_LAYER_CONV2D: y = gg_layer_conv2d(g, x, s, index, prefix); break;
@@ -50,7 +51,7 @@ gg_node *gg_layer_build(gg_graph *g, gg_node *x, const gg_layer_spec *s, int ind
         if (x->out->ndim != 4) {
             gg_layer_shape_error(g, x, s, index, prefix,
                                  "needs an image [channels, height, width]");
-            return NULL;
+            break;
         }
         y = gg_global_avg_pool(g, x);
         break;
@@ -60,7 +61,7 @@ gg_node *gg_layer_build(gg_graph *g, gg_node *x, const gg_layer_spec *s, int ind
             gg_layer_shape_error(g, x, s, index, prefix,
                                  "needs a sequence [steps, features] (from a recurrent layer "
                                  "with sequence: true)");
-            return NULL;
+            break;
         }
         y = gg_last_step(g, x);
         break;
@@ -69,5 +70,6 @@ gg_node *gg_layer_build(gg_graph *g, gg_node *x, const gg_layer_spec *s, int ind
     /* Every node of the layer reports the top-level index in messages. */
     if (y && !*prefix)
         for (int i = first; i < g->n_nodes; i++) g->nodes[i]->layer = index;
+    g->cur_layer = outer;
     return y;
 }

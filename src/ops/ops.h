@@ -19,6 +19,13 @@ typedef enum gg_op_id {
 
 extern const gg_op_def *const gg_op_table[GG_OP_COUNT];
 
+/* The recurrent op's record of gradient flow through time (read by the
+ * guard's diagnosis): attr[GG_REC_FLOW_LOG] is a running mean of
+ * log10(|dgates at the first step| / |dgates at the last|) over backward
+ * passes, iattr[GG_REC_FLOW_COUNT] how many there were. */
+#define GG_REC_FLOW_LOG 7
+#define GG_REC_FLOW_COUNT 7
+
 #ifdef GG_FLOAT64
 #define gg_gemm cblas_dgemm
 #define gg_gemv cblas_dgemv

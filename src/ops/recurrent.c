@@ -457,6 +457,26 @@ static void col_sums(const gg_real *a, int rows, int cols, int lda, gg_real *out
     }
 }
 
+/* Gradient flow through time, for the guard's diagnosis: the norm of the
+ * gate gradients at the first step against the last, as a running mean of
+ * its log10 over recent backward passes (GG_REC_FLOW_LOG, GG_REC_FLOW_COUNT). */
+static void track_flow(gg_node *n, const rec *r) {
+    if (r->T < 2) return;
+    double first = 0, last = 0;
+    size_t len = (size_t)r->N * (size_t)r->GH;
+    const gg_real *a0 = r->A, *a1 = r->A + (size_t)(r->T - 1) * len;
+    for (size_t i = 0; i < len; i++) {
+        first += (double)a0[i] * (double)a0[i];
+        last += (double)a1[i] * (double)a1[i];
+    }
+    if (!(last > 0) || !isfinite(first) || !isfinite(last)) return;
+    double v = first > 0 ? 0.5 * log10(first / last) : -30;
+    if (v < -30) v = -30;
+    int k = n->iattr[GG_REC_FLOW_COUNT];
+    n->attr[GG_REC_FLOW_LOG] = k == 0 ? v : 0.9 * n->attr[GG_REC_FLOW_LOG] + 0.1 * v;
+    n->iattr[GG_REC_FLOW_COUNT] = k < 1000000 ? k + 1 : k;
+}
+
 static void recurrent_backward(gg_node *n) {
     rec r;
     get_rec(n, &r);
@@ -498,6 +518,7 @@ static void recurrent_backward(gg_node *n) {
         }
     }
     size_t TN = (size_t)T * (size_t)N;
+    track_flow(n, &r);
     /* dW_hh += dG[t >= 1]^T H[t - 1]: one product over every step. */
     if (r.whh->dx && T > 1)
         gg_matmul(true, false, GH, H, (int)(TN - (size_t)N), 1, r.A + (size_t)N * GH, GH, r.Hs,

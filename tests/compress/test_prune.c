@@ -3,7 +3,8 @@
  * pruned weights are the smallest, biases and norm parameters are never
  * touched, ties are cut exactly, pruned weights are exactly zero and stay
  * zero through fine-tuning (one-shot and with the gradual schedule of Zhu
- * and Gupta), the schedule's values, and bad arguments. */
+ * and Gupta), the schedule's values, masks restored for a resumed run, and
+ * bad arguments. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -359,6 +360,50 @@ static void test_gradual_pruning_during_training_follows_the_schedule(void **s) 
     gg_config_free(c);
 }
 
+static void test_a_resumed_run_restores_the_masks_from_the_zeros(void **s) {
+    (void)s;
+    gg_config *c = config();
+    gg_model *m = build(9), *m2 = build(10);
+    gg_dataset *d = data(256);
+    gg_trainer *t = NULL;
+    gg_error err = {0};
+    assert_int_equal(gg_trainer_new(m, c, d, &t, &err), GG_OK);
+    gg_prune_spec sp;
+    gg_prune_spec_default(&sp);
+    sp.sparsity = 0.8;
+    sp.start_step = 0;
+    sp.end_step = 40;
+    sp.frequency = 10;
+    gg_pruner *p = NULL, *p2 = NULL;
+    assert_int_equal(gg_pruner_new(m, &sp, &p, &err), GG_OK);
+    gg_step_info info;
+    for (int i = 0; i < 25; i++) {
+        assert_int_equal(gg_trainer_step(t, &info, &err), GG_OK);
+        gg_prune_step(p, info.step);
+    }
+    /* "Resume" at step 25 into a second model with the same weights. */
+    gg_graph *g = gg_model_graph(m), *g2 = gg_model_graph(m2);
+    memcpy(g2->param, g->param, g->param_len * sizeof *g->param);
+    assert_int_equal(gg_pruner_new(m2, &sp, &p2, &err), GG_OK);
+    gg_pruner_restore(p2, 25);
+    /* Same masks: move every weight, apply, compare. */
+    for (size_t i = 0; i < g->param_len; i++) g->param[i] += 1, g2->param[i] += 1;
+    gg_pruner_apply(p);
+    gg_pruner_apply(p2);
+    assert_memory_equal(g->param, g2->param, g->param_len * sizeof *g->param);
+    /* And the schedule goes on alike: no update at 26..29, one at 30. */
+    for (int64_t st = 26; st <= 30; st++)
+        assert_int_equal(gg_prune_step(p, st), gg_prune_step(p2, st));
+    assert_memory_equal(g->param, g2->param, g->param_len * sizeof *g->param);
+    gg_pruner_free(p);
+    gg_pruner_free(p2);
+    gg_trainer_free(t);
+    gg_dataset_free(d);
+    gg_model_free(m);
+    gg_model_free(m2);
+    gg_config_free(c);
+}
+
 static void test_bad_arguments_are_refused(void **s) {
     (void)s;
     gg_model *m = build(8);
@@ -405,6 +450,7 @@ int main(void) {
         cmocka_unit_test(test_pruned_weights_stay_exactly_zero_through_fine_tuning),
         cmocka_unit_test(test_the_gradual_schedule_is_zhu_and_gupta_cubic),
         cmocka_unit_test(test_gradual_pruning_during_training_follows_the_schedule),
+        cmocka_unit_test(test_a_resumed_run_restores_the_masks_from_the_zeros),
         cmocka_unit_test(test_bad_arguments_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
