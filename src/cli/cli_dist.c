@@ -18,7 +18,7 @@ gg_status cli_dist_agree(gg_status s, gg_error *err) {
         if (n < R && gg_dist_rank() > 0) gg_dist_shout("%s", err && err->msg[0] ? err->msg : gg_status_name(s));
         return s;
     }
-    return gg_fail(err, GG_ERR_ARG, "%d of the job's %d ranks could not start (their messages are above)", n, R);
+    return gg_fail(err, GG_ERR_ARG, "%d of the job's %d ranks could not start (each of them says why, with its rank)", n, R);
 }
 
 gg_status cli_dist_agree_load(gg_status s) {

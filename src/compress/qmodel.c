@@ -13,7 +13,9 @@
  * where a and c fold in a batch norm in evaluation mode that is the
  * layer's sole consumer (a = gamma / sqrt(var + eps), c = beta - mean a;
  * otherwise a = 1, c = 0); a ReLU that is the next sole consumer is fused
- * (max(0, y)). Folding into the epilogue equals folding the batch norm
+ * (max(0, y)), and after a conv so is a 2x2 stride-2 max pool (the
+ * sample's conv output stays in a per-worker buffer, only the pooled
+ * quarter is written). Folding into the epilogue equals folding the batch norm
  * into the weights before quantising: per-channel scales absorb a. Every
  * other node (pooling, flatten, dropout, activations, softmax, residual
  * adds, the loss) runs its float forward.
@@ -37,6 +39,8 @@
 enum { BN_GAMMA = 0, BN_BETA = 1, BN_MEAN = 2, BN_VAR = 3, BN_EPS = 1 };
 /* src/ops/conv.c's conv2d attributes. */
 enum { CV_SH, CV_SW, CV_PH, CV_PW, CV_DH, CV_DW };
+/* src/ops/pool.c's pooling attributes. */
+enum { PL_KH, PL_KW, PL_SH, PL_SW, PL_PH, PL_PW };
 
 void gg_qmodel_free(gg_qmodel *q) {
     if (!q) return;
@@ -48,6 +52,7 @@ void gg_qmodel_free(gg_qmodel *q) {
         free(l->wrows);
         free(l->rowp);
         free(l->zero);
+        free(l->ybuf);
         free(l->colsum);
         free(l->mul);
         free(l->off);
@@ -136,6 +141,16 @@ static gg_status prepare_layer(gg_qmodel *q, gg_qlayer *l, gg_error *err) {
         q->role[next->id] = GG_QROLE_FUSED;
         l->dst = next;
     }
+    /* A conv's 2x2 stride-2 max pool: the conv output stays in a worker's
+     * cache-sized buffer and only the pooled quarter reaches memory. */
+    gg_node *pl = l->conv ? sole_consumer(q, l->dst) : NULL;
+    if (pl && pl->op == &gg_op_max_pool2d && pl->iattr[PL_KH] == 2 && pl->iattr[PL_KW] == 2 &&
+        pl->iattr[PL_SH] == 2 && pl->iattr[PL_SW] == 2 && pl->iattr[PL_PH] == 0 &&
+        pl->iattr[PL_PW] == 0 && pl->out->shape[2] == l->op->out->shape[2] / 2 &&
+        pl->out->shape[3] == l->op->out->shape[3] / 2) {
+        l->pool = pl;
+        q->role[pl->id] = GG_QROLE_FUSED;
+    }
     int N = l->N, K = l->K, K4 = l->K4;
     l->colsum = malloc((size_t)N * sizeof *l->colsum);
     /* Padded to 32 columns: the epilogue reads whole tiles. */
@@ -213,7 +228,8 @@ static gg_status prepare_layer(gg_qmodel *q, gg_qlayer *l, gg_error *err) {
     l->abuf = malloc((size_t)l->workers * l->abuf_per);
     l->rowp = malloc((size_t)l->workers * (size_t)K * sizeof *l->rowp);
     l->zero = calloc(cols16 + 64, 1);
-    if (!l->abuf || !l->rowp || !l->zero)
+    if (l->pool) l->ybuf = malloc((size_t)l->workers * (size_t)N * l->Ho * l->Wo * sizeof *l->ybuf);
+    if (!l->abuf || !l->rowp || !l->zero || (l->pool && !l->ybuf))
         return gg_fail(err, GG_ERR_NOMEM, "out of memory preparing the int8 model");
     /* The padding, and the slack read by the last panel, hold the zero
      * point once and for all; the interior is rewritten per sample. */
@@ -281,6 +297,26 @@ static void im2col(const gg_qlayer *l, const uint8_t *xq, const uint8_t *const *
     }
 }
 
+/* 2x2 stride-2 max pool of C planes H x W into Ho x Wo (floor). The int8
+ * outputs are always finite, so no NaN rule is needed: first the larger of
+ * the two rows, contiguous, then of each pair. */
+static void max_pool_2x2(const gg_real *x, int C, int H, int W, gg_real *y, int Ho, int Wo) {
+    gg_real t[256];
+    for (int c = 0; c < C; c++)
+        for (int oh = 0; oh < Ho; oh++) {
+            const gg_real *r0 = x + ((size_t)c * H + 2 * (size_t)oh) * W, *r1 = r0 + W;
+            gg_real *out = y + ((size_t)c * Ho + (size_t)oh) * Wo;
+            for (int o0 = 0; o0 < Wo; o0 += 128) {
+                int n = Wo - o0 < 128 ? Wo - o0 : 128;
+                const gg_real *a = r0 + 2 * o0, *b = r1 + 2 * o0;
+#pragma omp simd
+                for (int i = 0; i < 2 * n; i++) t[i] = a[i] > b[i] ? a[i] : b[i];
+#pragma omp simd
+                for (int i = 0; i < n; i++) out[o0 + i] = t[2 * i] > t[2 * i + 1] ? t[2 * i] : t[2 * i + 1];
+            }
+        }
+}
+
 static void run_conv(const gg_qmodel *q, gg_qlayer *l) {
     const gg_tensor *x = l->op->in[0];
     int M = x->shape[0], HW = l->Ho * l->Wo, K = l->K;
@@ -312,10 +348,16 @@ static void run_conv(const gg_qmodel *q, gg_qlayer *l) {
                 im2col(l, xq, rows);
             }
             gg_i8_pack_act(rows, K, l->ncols, l->zero, packed);
-            gg_i8_out o = {.y = y + (size_t)s * out_per, .ldy = (size_t)HW, .mul = l->mul,
-                           .off = l->off, .relu = l->relu, .row_scale = 1,
-                           .wrap_in = l->direct ? l->Wp : 0, .wrap_out = l->Wo};
+            gg_real *ys = l->pool ? l->ybuf + (size_t)w * out_per : y + (size_t)s * out_per;
+            gg_i8_out o = {.y = ys, .ldy = (size_t)HW, .mul = l->mul, .off = l->off,
+                           .relu = l->relu, .row_scale = 1, .wrap_in = l->direct ? l->Wp : 0,
+                           .wrap_out = l->Wo};
             gg_i8_gemm_wa(q->kernel, l->N, l->ncols, K, l->wrows, (size_t)l->K4, packed, &o, 1);
+            if (l->pool) {
+                int Ho2 = l->pool->out->shape[2], Wo2 = l->pool->out->shape[3];
+                max_pool_2x2(ys, l->N, l->Ho, l->Wo,
+                             l->pool->out->x + (size_t)s * l->N * Ho2 * Wo2, Ho2, Wo2);
+            }
         }
     }
 }

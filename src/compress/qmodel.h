@@ -12,6 +12,8 @@ typedef struct gg_qlayer {
     gg_node *w, *b;    /* its weight and bias (NULL: none) */
     gg_node *bn;       /* a batch norm folded into the output, or NULL */
     gg_node *dst;      /* the node whose output the layer writes (op, bn or a fused relu) */
+    gg_node *pool;     /* conv: a fused 2x2 stride-2 max pool after dst (which it then
+                          replaces as the output), or NULL */
     int relu;          /* 1: a fused ReLU */
     bool conv;
     int N, K, K4;      /* outputs (units or filters); inputs per output (C kh kw) */
@@ -29,6 +31,7 @@ typedef struct gg_qlayer {
     size_t abuf_per;   /* conv: bytes per worker */
     int workers;       /* conv: workers with a buffer of their own */
     const uint8_t **rowp; /* owned, conv: K row pointers per worker */
+    gg_real *ybuf;     /* owned, conv with pool: a sample's conv output per worker */
     uint8_t *zero;     /* owned, conv: a row of zeros */
     /* conv geometry; direct: stride and dilation 1, the product runs over
      * the zero-point-padded input [C, Hp, Wp] without unrolling, ncols =

@@ -1,6 +1,6 @@
 /* The sweeps: forward in creation order, backward in reverse. Backward
- * kernels accumulate (+=) into gradients, so the sweep zeroes all of them
- * first, with one memset per region. */
+ * kernels accumulate (+=) into gradients, so the sweep zeroes them first:
+ * the parameters' in one memset, each activation's at the current batch. */
 #include <string.h>
 #include "graph/graph.h"
 
@@ -12,7 +12,12 @@ void gg_graph_forward(gg_graph *g) {
 }
 
 void gg_graph_backward(gg_graph *g, gg_node *loss) {
-    memset(g->act_grad, 0, g->act_grad_len * sizeof(gg_real));
+    /* Only the current batch's part of each gradient: the region is sized
+     * for the largest (evaluation) batch, often far more than a step's. */
+    for (int i = 0; i < g->n_nodes; i++) {
+        gg_node *n = g->nodes[i];
+        if (n->kind != GG_NODE_PARAM && n->out->dx) memset(n->out->dx, 0, n->out->len * sizeof(gg_real));
+    }
     memset(g->grad, 0, g->param_len * sizeof(gg_real));
     if (!loss || !loss->out->dx) return;
     loss->out->dx[0] = 1;

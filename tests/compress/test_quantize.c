@@ -248,8 +248,9 @@ static void test_int8_mlp_matches_float_on_the_dequantised_weights(void **s) {
 
 static void test_int8_cnn_matches_float_with_batch_norm_folded(void **s) {
     (void)s;
-    /* Fused: batch norm and ReLU after the first conv, ReLU after the second. */
-    check_model(cnn_yaml, 2 * 9 * 9, 3, 22);
+    /* Fused: batch norm, ReLU and the 2x2 max pool after the first conv,
+     * ReLU after the second. */
+    check_model(cnn_yaml, 2 * 9 * 9, 4, 22);
 }
 
 static void test_pruned_zeros_stay_zero_and_the_file_round_trips(void **s) {

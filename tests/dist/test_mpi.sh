@@ -4,7 +4,8 @@
 #  1. 200 steps at R = 1, 2 and 4 (a global batch that does not divide
 #     evenly, an adaptive clipper, monitoring) give weights within 1e-5
 #     relative of each other and the same logged global gradient norm and
-#     loss at every step;
+#     loss at every step; rank 0 alone prints; a start-up failure on one
+#     rank alone ends the job at once with that rank's message;
 #  2. a NaN injected into rank 1's gradient alone at step 50 makes every
 #     rank skip step 50 (a nonfinite and a skip event there at every R),
 #     every R skips the same steps, the weights still agree, and no run
@@ -106,6 +107,19 @@ timeout -k 5 60 "${mpi[@]}" -n 4 "$GG_BIN" train "${common[@]}" --steps 5 --out 
 grep -q "^data parallel: 4 ranks" "$work/talk.out" && [ "$(grep -c "^test accuracy" "$work/talk.out")" -eq 1 ] &&
     [ "$(grep -c "^training " "$work/talk.out")" -eq 1 ] && [ ! -s "$work/talk.err" ]
 verdict "rank 0 alone prints, and names the job's 4 ranks" $?
+
+# A start-up failure on one rank alone (MPMD: rank 1 gets a missing data
+# file): every rank exits, rank 1 says why with its rank, rank 0 says how
+# many could not start; nobody waits for the others.
+small=(--set data.dataset=random-binary --set data.validation=10 --set model.input=[10] --steps 5 --quiet
+       --threads 1 --out "$work/startup")
+timeout -k 5 60 "${mpi[@]}" -n 1 "$GG_BIN" train "${small[@]}" : -n 1 "$GG_BIN" train "${small[@]}" \
+    --set data.dataset=csv:/nonexistent/gg.csv >/dev/null 2>"$work/startup.err"
+status=$?
+[ $status -ne 0 ] && [ $status -ne 124 ] && [ $status -ne 137 ] &&
+    grep -q "^gradguard: rank 1: /nonexistent/gg.csv: cannot open" "$work/startup.err" &&
+    grep -q "^gradguard: 1 of the job's 2 ranks could not start" "$work/startup.err"
+verdict "a start-up failure on rank 1 alone ends the job with its message (exit $status)" $?
 
 # 2. A NaN in rank 1's gradient alone (rank 0 when R = 1) at step 50.
 for R in 1 2 4; do
