@@ -342,6 +342,122 @@ int gg_trainer_early_stop(gg_trainer *t, double val_loss, double val_acc);
  * that epoch (1-based), or 0 when there is none to restore. */
 int gg_trainer_restore_best(gg_trainer *t);
 
+/* ---- compression (docs/compression.md) ------------------------------------
+ *
+ * ---- pruning -------------------------------------------------------------
+ * Magnitude pruning of the weights of a model: every parameter of two or
+ * more dimensions (dense, conv2d, residual projection and recurrent weight
+ * matrices); never biases, norm or PReLU parameters. A pruner keeps one
+ * mask per weight and applies it after every optimiser step, so pruned
+ * weights stay exactly zero through fine-tuning.
+ *
+ * Unstructured: single weights of least |w|. Structured: whole output
+ * units (rows of a dense weight) or conv filters, of least L2 norm (RMS
+ * when rows of different layers compete, scope global); the model's last
+ * prunable weight (the output layer, whose rows are the model's outputs)
+ * is never pruned structurally, and every weight keeps at least one row.
+ * Scope layer: every weight reaches the sparsity; global: one threshold
+ * over all of them, so the total reaches it.
+ *
+ * Sparsity is counted over the prunable weights. Unstructured pruning
+ * reaches it exactly: round(s n) weights are zero (ties at the threshold
+ * broken by position). Structured pruning reaches round(s rows) rows per
+ * layer, or globally the closest whole rows. */
+typedef enum gg_prune_scope { GG_PRUNE_GLOBAL, GG_PRUNE_LAYER } gg_prune_scope;
+
+typedef struct gg_prune_spec {
+    double sparsity;         /* final fraction of prunable weights that are zero, [0, 1) */
+    double initial_sparsity; /* gradual: the sparsity at start_step, 0 */
+    int structured;          /* 0: single weights; 1: output units and conv filters */
+    gg_prune_scope scope;    /* GG_PRUNE_GLOBAL (default) or GG_PRUNE_LAYER */
+    /* Gradual pruning (Zhu and Gupta 2017): from start_step to end_step
+     * the target is s_f + (s_i - s_f) (1 - (t - start) / (end - start))^3,
+     * the masks recomputed every `frequency` steps; s_f from end_step on. */
+    int64_t start_step, end_step, frequency;
+} gg_prune_spec;
+
+/* sparsity 0, initial 0, unstructured, global, start 0, end 0, frequency 100. */
+void gg_prune_spec_default(gg_prune_spec *s);
+/* The schedule's target sparsity after `step` steps. */
+double gg_prune_target(const gg_prune_spec *s, int64_t step);
+
+typedef struct gg_pruner gg_pruner;
+
+/* Per-weight figures: elements, zero elements (masked or exactly zero),
+ * rows (output units or filters) and rows wholly zero. */
+typedef struct gg_prune_stats {
+    const char *name; /* the parameter's name, "layers.0.weight" */
+    size_t total, zeros;
+    int rows, zero_rows;
+    int prunable; /* 0 for the output layer under structured pruning */
+} gg_prune_stats;
+
+/* A pruner for m's weights (m is borrowed and must outlive it); all masks
+ * start at one. Fails with GG_ERR_ARG for a sparsity outside [0, 1), a bad
+ * schedule or a model without weights. */
+gg_status gg_pruner_new(gg_model *m, const gg_prune_spec *spec, gg_pruner **out, gg_error *err);
+void gg_pruner_free(gg_pruner *p);
+/* One-shot: recomputes every mask for `sparsity` from the current weights
+ * and applies them; the masks then stay fixed (gg_prune_step only applies
+ * them). */
+gg_status gg_pruner_prune(gg_pruner *p, double sparsity, gg_error *err);
+/* For training loops, after each optimiser step (`step` = steps taken so
+ * far): recomputes the masks when the schedule says so (at start_step +
+ * k frequency up to end_step, and once at or after end_step; an end_step
+ * <= start_step prunes to the final sparsity at start_step), then applies
+ * them (pruned weights back to exactly zero). Pruned weights are zeroed
+ * before a recomputation, so masks only grow while the target does.
+ * Returns 1 when the masks were recomputed. Allocates nothing. */
+int gg_prune_step(gg_pruner *p, int64_t step);
+/* Applies the masks: every pruned weight set to zero. */
+void gg_pruner_apply(gg_pruner *p);
+/* For a resumed run (masks are not saved; pruned weights are exactly
+ * zero): the masks from the weights that are zero now, and the schedule's
+ * position after `step` steps. */
+void gg_pruner_restore(gg_pruner *p, int64_t step);
+/* Statistics of every weight (stats valid until the next call); returns
+ * their count. */
+int gg_pruner_stats(gg_pruner *p, const gg_prune_stats **stats);
+/* Fraction of prunable weights that are zero, over all of them. */
+double gg_pruner_sparsity(gg_pruner *p);
+
+/* ---- int8 quantisation -------------------------------------------------
+ * Post-training, symmetric int8 per output channel for the weights of
+ * dense and conv2d layers (scale = max |w| / 127, q = round(w / scale));
+ * activations entering those layers quantised per tensor to 7-bit unsigned
+ * values with a zero point, their range calibrated on a sample of the
+ * training set. Batch norm after a conv/dense layer is folded into its
+ * output scale and shift; a ReLU after it is fused. docs/compression.md
+ * has the file format. */
+typedef struct gg_qmodel gg_qmodel;
+
+/* Quantises m (unchanged): weights per channel, then the activation ranges
+ * from up to calib_samples rows of calib (0 = 2000), for batches up to
+ * max_batch. */
+gg_status gg_quantize(gg_model *m, const gg_dataset *calib, int calib_samples, int max_batch,
+                      gg_qmodel **out, gg_error *err);
+void gg_qmodel_free(gg_qmodel *q);
+/* Writes the int8 safetensors file (atomically). */
+gg_status gg_qmodel_save(gg_qmodel *q, const char *path, gg_error *err);
+/* Reads an int8 file, checking every name, dtype, shape and value; c is
+ * the model's config, or NULL for the file's own (its metadata). */
+gg_status gg_qmodel_load(const char *path, const gg_config *c, int max_batch, gg_qmodel **out,
+                         gg_error *err);
+gg_status gg_qmodel_evaluate(gg_qmodel *q, const gg_dataset *d, gg_eval_result *res,
+                             gg_error *err);
+gg_status gg_qmodel_predict(gg_qmodel *q, const gg_real *x, size_t n, gg_real *out,
+                            gg_error *err);
+/* The float model holding the dequantised weights (q * scale): the same
+ * graph run in float, for comparisons. Owned by q. */
+gg_model *gg_qmodel_float(gg_qmodel *q);
+/* 1 when the safetensors file at path is an int8 model (its metadata says
+ * gradguard_quantization: int8), 0 when it is not, -1 when it cannot be
+ * read (err filled). */
+int gg_file_is_quantized(const char *path, gg_error *err);
+/* The int8 matrix-product kernel in use: "avx512-vnni", "avx512bw",
+ * "avx2" or "portable" (chosen at run time; GG_INT8_KERNEL overrides). */
+const char *gg_int8_kernel(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,7 +21,8 @@ static const char lab_usage[] =
     "train, vanish, explode, stall, or are saved by the guard. Every row is a full run\n"
     "directory (metrics.jsonl, report) under DIR/SUITE/ROW; the table goes to the terminal,\n"
     "DIR/lab.md and DIR/lab.html.\n"
-    "  SUITE        depth, explode, recurrent, optimizers, schedules, seeds, or all (default)\n"
+    "  SUITE        depth, explode, recurrent, optimizers, schedules, seeds, or all (default);\n"
+    "               compress: accuracy, file size and speed against sparsity, float and int8\n"
     "  --out DIR    where to write (default runs/lab-<date>-<time>)\n"
     "  --quick      a few hundred steps per row: seconds per suite\n"
     "  --threads N  threads for kernels (default: all cores)\n";
@@ -251,6 +252,14 @@ int cmd_lab(int argc, char **argv) {
             fprintf(stderr, "gradguard: lab: one SUITE only, found '%s' and '%s'\n", suite, argv[i]);
             return EXIT_USAGE;
         }
+    }
+    if (suite && !strcmp(suite, "compress")) { /* accuracy against sparsity, float and int8 */
+        char cdir[4096];
+        if (out) snprintf(cdir, sizeof cdir, "%s", out);
+        else snprintf(cdir, sizeof cdir, "runs/lab-compress");
+        gg_error cerr = {0};
+        if (cli_mkdirs(cdir, &cerr) != GG_OK) return cli_report(&cerr);
+        return cmd_compress_lab(cdir, quick, threads);
     }
     static suite_run suites[8];
     int n = 0;

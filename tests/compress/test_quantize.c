@@ -230,7 +230,8 @@ static void check_model(const char *yaml, int features, int fused_expected, uint
     assert_int_equal(fused, fused_expected);
     double agree, big, worst = compare(q, d, 5, &agree, &big);
     print_message("%s: max |int8 - float| %.4g (outputs up to %.3g), argmax agrees on %.1f%%\n",
-                  features == 64 ? "MLP" : "CNN", worst, big, 100 * agree);
+                  features == 64 ? "MLP" : features == 162 ? "CNN" : "dilated CNN", worst, big,
+                  100 * agree);
     /* The stated tolerance: within 3% of the largest output, and the same
      * class for at least 97% of the samples. */
     assert_true(worst <= 0.03 * big);
@@ -251,6 +252,18 @@ static void test_int8_cnn_matches_float_with_batch_norm_folded(void **s) {
     /* Fused: batch norm, ReLU and the 2x2 max pool after the first conv,
      * ReLU after the second. */
     check_model(cnn_yaml, 2 * 9 * 9, 4, 22);
+}
+
+/* A dilated conv (unrolled, not run over the padded input), a PReLU and
+ * an average pool in float between int8 layers. */
+static const char dilated_yaml[] =
+    "model:\n  input: [3, 9, 9]\n  layers:\n"
+    "    - conv2d: {filters: 6, kernel: 3, dilation: 2, padding: 2}\n    - prelu\n"
+    "    - avg_pool: {kernel: 3}\n    - flatten\n    - dense: {units: 5}\nloss: cross_entropy\n";
+
+static void test_int8_dilated_conv_matches_float(void **s) {
+    (void)s;
+    check_model(dilated_yaml, 3 * 9 * 9, 0, 23);
 }
 
 static void test_pruned_zeros_stay_zero_and_the_file_round_trips(void **s) {
@@ -322,6 +335,7 @@ int main(void) {
         cmocka_unit_test(test_one_dense_layer_meets_the_activation_rounding_bound),
         cmocka_unit_test(test_int8_mlp_matches_float_on_the_dequantised_weights),
         cmocka_unit_test(test_int8_cnn_matches_float_with_batch_norm_folded),
+        cmocka_unit_test(test_int8_dilated_conv_matches_float),
         cmocka_unit_test(test_pruned_zeros_stay_zero_and_the_file_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
