@@ -172,6 +172,11 @@ gg_node *gg_buffer(gg_graph *g, const char *name, int ndim, const int *dims, dou
 }
 
 gg_node *gg_graph_add_op(gg_graph *g, const gg_op_def *op, int n_in, gg_node *const *in) {
+    return gg_graph_add_op_with(g, op, n_in, in, NULL);
+}
+
+gg_node *gg_graph_add_op_with(gg_graph *g, const gg_op_def *op, int n_in, gg_node *const *in,
+                              const gg_op_attrs *attrs) {
     if (!g || g->status) return NULL;
     for (int i = 0; i < n_in; i++)
         if (!in[i]) {
@@ -188,6 +193,10 @@ gg_node *gg_graph_add_op(gg_graph *g, const gg_op_def *op, int n_in, gg_node *co
         if (in[i]->layer >= 0) n->layer = in[i]->layer;
     }
     if (g->cur_layer >= 0) n->layer = g->cur_layer; /* a layer's own ops name it */
+    if (attrs) {
+        memcpy(n->attr, attrs->attr, sizeof n->attr);
+        memcpy(n->iattr, attrs->iattr, sizeof n->iattr);
+    }
     gg_error err = {0};
     if (op->shape(n, &err) != GG_OK) {
         gg_graph_set_error(g, err.code, "%s", err.msg);

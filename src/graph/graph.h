@@ -9,7 +9,7 @@
 #include "core/core.h"
 #include "io/config.h"
 
-#define GG_MAX_IN 4
+#define GG_MAX_IN 5
 #define GG_MAX_ATTR 8
 
 typedef struct gg_tensor {
@@ -92,8 +92,18 @@ struct gg_graph {
     gg_real *buf;      /* owned: every buffer, 64-byte aligned each */
 };
 
+/* An op's parameters, given to it before its shape rule runs. */
+typedef struct gg_op_attrs {
+    double attr[GG_MAX_ATTR];
+    int iattr[GG_MAX_ATTR];
+} gg_op_attrs;
+
 /* Adds an op node; the builder functions of src/ops/ call this. */
 gg_node *gg_graph_add_op(gg_graph *g, const gg_op_def *op, int n_in, gg_node *const *in);
+/* The same for an op with parameters: they are in place when op->shape
+ * runs, so the shape rule checks everything at once. */
+gg_node *gg_graph_add_op_with(gg_graph *g, const gg_op_def *op, int n_in, gg_node *const *in,
+                              const gg_op_attrs *attrs);
 /* A parameter with explicit fans (a bias takes its weight's fan-in). */
 gg_node *gg_param_fan(gg_graph *g, const char *name, int ndim, const int *dims, gg_init init,
                       double gain_or_scale, int fan_in, int fan_out);

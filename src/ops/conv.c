@@ -115,11 +115,6 @@ static gg_status out_extent(gg_node *n, gg_error *err, const char *axis, int in,
 
 static gg_status conv2d_shape(gg_node *n, gg_error *err) {
     gg_tensor *y = n->out;
-    if (!n->iattr[A_SLICES]) {
-        /* Called by gg_graph_add_op before the builder stored the
-         * geometry; gg_conv2d checks again once it has. */
-        return gg_shape_same(n, err);
-    }
     gg_status st = need_image(n, err);
     if (st != GG_OK) return st;
     const gg_tensor *x = n->in[0], *w = n->in[1];
@@ -419,24 +414,19 @@ gg_node *gg_conv2d(gg_graph *g, gg_node *x, gg_node *w, gg_node *b, const int st
                            st[0], st[1], pd[0], pd[1], dl[0], dl[1]);
         return NULL;
     }
-    gg_node *in[3] = {x, w, b};
-    gg_node *n = gg_graph_add_op(g, &gg_op_conv2d, b ? 3 : 2, in);
-    if (!n) return NULL;
-    n->iattr[A_SH] = st[0];
-    n->iattr[A_SW] = st[1];
-    n->iattr[A_PH] = pd[0];
-    n->iattr[A_PW] = pd[1];
-    n->iattr[A_DH] = dl[0];
-    n->iattr[A_DW] = dl[1];
+    if (!x) return gg_graph_add_op(g, &gg_op_conv2d, 1, &x); /* reports the missing input */
+    gg_op_attrs a = {0};
+    a.iattr[A_SH] = st[0];
+    a.iattr[A_SW] = st[1];
+    a.iattr[A_PH] = pd[0];
+    a.iattr[A_PW] = pd[1];
+    a.iattr[A_DH] = dl[0];
+    a.iattr[A_DW] = dl[1];
     /* The max batch, or the first dimension of an unbatched input. */
     int batch = x->out->shape[0] > 0 ? x->out->shape[0] : 1;
     int threads = omp_get_max_threads();
-    n->iattr[A_THREADS] = threads < 1 ? 1 : (threads > batch ? batch : threads);
-    n->iattr[A_SLICES] = batch < GG_CONV_SLICES ? batch : GG_CONV_SLICES;
-    gg_error err = {0};
-    if (conv2d_shape(n, &err) != GG_OK) {
-        gg_graph_set_error(g, err.code, "%s", err.msg);
-        return NULL;
-    }
-    return n;
+    a.iattr[A_THREADS] = threads < 1 ? 1 : (threads > batch ? batch : threads);
+    a.iattr[A_SLICES] = batch < GG_CONV_SLICES ? batch : GG_CONV_SLICES;
+    gg_node *in[3] = {x, w, b};
+    return gg_graph_add_op_with(g, &gg_op_conv2d, b ? 3 : 2, in, &a);
 }

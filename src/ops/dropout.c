@@ -81,21 +81,22 @@ static void dropout_backward(gg_node *n) {
         GG_EACH(len, dx[i] += dy[i] * mask[i]);
 }
 
-const gg_op_def gg_op_dropout = {.name = "dropout", .n_in = 1, .shape = gg_shape_same,
+static gg_status dropout_shape(gg_node *n, gg_error *err) {
+    double p = n->attr[0];
+    if (!(p >= 0 && p < 1)) {
+        char lb[96];
+        return gg_fail(err, GG_ERR_ARG, "%s: dropout probability %g, expected 0 <= p < 1%s",
+                       gg_node_label(n, lb, sizeof lb), p,
+                       p >= 1 ? " (p = 1 would zero every activation)" : "");
+    }
+    return gg_shape_same(n, err);
+}
+
+const gg_op_def gg_op_dropout = {.name = "dropout", .n_in = 1, .shape = dropout_shape,
                                  .scratch = dropout_scratch, .forward = dropout_forward,
                                  .backward = dropout_backward};
 
 gg_node *gg_dropout(gg_graph *g, gg_node *x, double p) {
-    gg_node *n = gg_graph_add_op(g, &gg_op_dropout, 1, &x);
-    if (!n) return NULL;
-    n->attr[0] = p;
-    if (!(p >= 0 && p < 1)) {
-        char lb[96];
-        gg_graph_set_error(g, GG_ERR_ARG,
-                           "%s: dropout probability %g, expected 0 <= p < 1%s",
-                           gg_node_label(n, lb, sizeof lb), p,
-                           p >= 1 ? " (p = 1 would zero every activation)" : "");
-        return NULL;
-    }
-    return n;
+    gg_op_attrs a = {.attr = {p}};
+    return gg_graph_add_op_with(g, &gg_op_dropout, 1, &x, &a);
 }

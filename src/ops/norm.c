@@ -9,11 +9,9 @@
  *
  * Inputs: x first, then gamma and beta when present; iattr[0] and iattr[1]
  * hold their positions in in[] (0: absent, as position 0 is x). Batch
- * norm's buffers are not inputs (they carry no gradient and GG_MAX_IN
- * could not hold them): iattr[2..4] are the node ids of running_mean,
- * running_var and count (-1: absent). Attributes are known only after
- * gg_graph_add_op has run the shape rule, so the builders finish the
- * checks that need them and record a failure in the graph. */
+ * norm's buffers are not inputs (they carry no gradient): iattr[2..4] are the node ids of running_mean,
+ * running_var and count (-1: absent). The builders pass every attribute
+ * to gg_graph_add_op_with, so the shape rules check everything. */
 #include <math.h>
 #include <omp.h>
 #include "ops/ops.h"
@@ -34,16 +32,6 @@ static int add_optional(gg_node **in, gg_node *gamma, gg_node *beta, int *gi, in
     return k;
 }
 
-/* Records a failure of a check run after gg_graph_add_op. */
-static gg_node *post_check(gg_node *n, gg_status (*check)(gg_node *, gg_error *)) {
-    if (!n) return NULL;
-    gg_error err = {0};
-    if (check(n, &err) != GG_OK) {
-        gg_graph_set_error(n->g, err.code, "%s", err.msg);
-        return NULL;
-    }
-    return n;
-}
 
 /* ---- batch norm ------------------------------------------------------------
  * x is viewed as [N, C, S]: N = shape[0], C = shape[1], S the product of
@@ -79,8 +67,8 @@ static size_t bn_scratch(const gg_node *n) {
     return 2 * C * (sizeof(double) / sizeof(gg_real)) + 6 * C;
 }
 
-/* Rules that need only x: run by gg_graph_add_op. */
-static gg_status bn_shape(gg_node *n, gg_error *err) {
+/* x must be [N, C], [N, C, L] or [N, C, H, W]. */
+static gg_status bn_check_x(gg_node *n, gg_error *err) {
     const gg_tensor *x = n->in[0];
     if (x->ndim < 2 || x->ndim > 4) {
         char lb[96], sb[64];
@@ -88,7 +76,7 @@ static gg_status bn_shape(gg_node *n, gg_error *err) {
                        "%s: input shape %s, needs [N, C], [N, C, L] or [N, C, H, W]",
                        gg_node_label(n, lb, sizeof lb), gg_shape_text(x, sb, sizeof sb));
     }
-    return gg_shape_same(n, err);
+    return GG_OK;
 }
 
 /* gamma, beta, running_mean and running_var must be [C]; count [1]. */
@@ -135,6 +123,14 @@ static gg_status bn_check(gg_node *n, gg_error *err) {
         return gg_fail(err, GG_ERR_ARG, "%s: eps %g, expected > 0",
                        gg_node_label(n, lb, sizeof lb), n->attr[A_EPS]);
     return GG_OK;
+}
+
+static gg_status bn_shape(gg_node *n, gg_error *err) {
+    /* The buffers are inputs too: a layer's statistics name the layer. */
+    if (n->layer < 0 && n->iattr[IA_MEAN] >= 0) n->layer = n->g->nodes[n->iattr[IA_MEAN]]->layer;
+    gg_status st = bn_check_x(n, err);
+    if (st == GG_OK) st = bn_check(n, err);
+    return st == GG_OK ? gg_shape_same(n, err) : st;
 }
 
 /* Batch statistics in training mode, and always without running ones
@@ -346,17 +342,15 @@ gg_node *gg_batch_norm(gg_graph *g, gg_node *x, gg_node *gamma, gg_node *beta,
     gg_node *in[3] = {x};
     int gi, bi;
     int n_in = add_optional(in, gamma, beta, &gi, &bi);
-    gg_node *n = gg_graph_add_op(g, &gg_op_batch_norm, n_in, in);
-    if (!n) return NULL;
-    n->iattr[IA_GAMMA] = gi;
-    n->iattr[IA_BETA] = bi;
-    n->iattr[IA_MEAN] = running_mean ? running_mean->id : -1;
-    n->iattr[IA_VAR] = running_var ? running_var->id : -1;
-    n->iattr[IA_COUNT] = count ? count->id : -1;
-    n->attr[A_MOMENTUM] = momentum;
-    n->attr[A_EPS] = eps;
-    if (n->layer < 0 && running_mean) n->layer = running_mean->layer;
-    return post_check(n, bn_check);
+    gg_op_attrs a = {0};
+    a.iattr[IA_GAMMA] = gi;
+    a.iattr[IA_BETA] = bi;
+    a.iattr[IA_MEAN] = running_mean ? running_mean->id : -1;
+    a.iattr[IA_VAR] = running_var ? running_var->id : -1;
+    a.iattr[IA_COUNT] = count ? count->id : -1;
+    a.attr[A_MOMENTUM] = momentum;
+    a.attr[A_EPS] = eps;
+    return gg_graph_add_op_with(g, &gg_op_batch_norm, n_in, in, &a);
 }
 
 /* ---- layer norm ------------------------------------------------------------
@@ -517,7 +511,12 @@ static void ln_backward(gg_node *n) {
     }
 }
 
-const gg_op_def gg_op_layer_norm = {.name = "layer_norm", .n_in = 3, .shape = gg_shape_same,
+static gg_status ln_shape(gg_node *n, gg_error *err) {
+    gg_status st = ln_check(n, err);
+    return st == GG_OK ? gg_shape_same(n, err) : st;
+}
+
+const gg_op_def gg_op_layer_norm = {.name = "layer_norm", .n_in = 3, .shape = ln_shape,
                                     .scratch = ln_scratch, .forward = ln_forward,
                                     .backward = ln_backward};
 
@@ -526,11 +525,10 @@ gg_node *gg_layer_norm(gg_graph *g, gg_node *x, gg_node *gamma, gg_node *beta, i
     gg_node *in[3] = {x};
     int gi, bi;
     int n_in = add_optional(in, gamma, beta, &gi, &bi);
-    gg_node *n = gg_graph_add_op(g, &gg_op_layer_norm, n_in, in);
-    if (!n) return NULL;
-    n->iattr[IA_GAMMA] = gi;
-    n->iattr[IA_BETA] = bi;
-    n->iattr[IA_DIMS] = dims;
-    n->attr[A_LN_EPS] = eps;
-    return post_check(n, ln_check);
+    gg_op_attrs a = {0};
+    a.iattr[IA_GAMMA] = gi;
+    a.iattr[IA_BETA] = bi;
+    a.iattr[IA_DIMS] = dims;
+    a.attr[A_LN_EPS] = eps;
+    return gg_graph_add_op_with(g, &gg_op_layer_norm, n_in, in, &a);
 }

@@ -12,7 +12,7 @@
 #include "ops/ops.h"
 
 /* iattr: kernel h, w; stride h, w; padding h, w; 1 once set. */
-enum { A_KH, A_KW, A_SH, A_SW, A_PH, A_PW, A_READY };
+enum { A_KH, A_KW, A_SH, A_SW, A_PH, A_PW };
 
 typedef struct pgeom {
     int planes, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo;
@@ -98,7 +98,6 @@ static gg_status window_extent(gg_node *n, gg_error *err, const char *axis, int 
 }
 
 static gg_status pool_shape(gg_node *n, gg_error *err) {
-    if (!n->iattr[A_READY]) return gg_shape_same(n, err); /* the builder checks again */
     gg_status st = need_image(n, err);
     if (st != GG_OK) return st;
     const gg_tensor *x = n->in[0];
@@ -363,21 +362,9 @@ static gg_node *pool(gg_graph *g, const gg_op_def *op, gg_node *x, const int ker
                            op->name, p[0], p[1], k[0], k[1]);
         return NULL;
     }
-    gg_node *n = gg_graph_add_op(g, op, 1, &x);
-    if (!n) return NULL;
-    n->iattr[A_KH] = k[0];
-    n->iattr[A_KW] = k[1];
-    n->iattr[A_SH] = s[0];
-    n->iattr[A_SW] = s[1];
-    n->iattr[A_PH] = p[0];
-    n->iattr[A_PW] = p[1];
-    n->iattr[A_READY] = 1;
-    gg_error err = {0};
-    if (pool_shape(n, &err) != GG_OK) {
-        gg_graph_set_error(g, err.code, "%s", err.msg);
-        return NULL;
-    }
-    return n;
+    gg_op_attrs a = {.iattr = {[A_KH] = k[0], [A_KW] = k[1], [A_SH] = s[0], [A_SW] = s[1],
+                               [A_PH] = p[0], [A_PW] = p[1]}};
+    return gg_graph_add_op_with(g, op, 1, &x, &a);
 }
 
 gg_node *gg_max_pool2d(gg_graph *g, gg_node *x, const int kernel[2], const int stride[2],

@@ -27,15 +27,18 @@
  * only (dhn = dn_pre r vs dn_pre): A holds the hidden-side dG (dr, dz, dhn)
  * and HN the input-side dn_pre.
  *
- * iattr: [0] cell, [1] sequence output, [2] set once the builder filled
- * them in, [3] node id of b_hh or -1. Inputs: x, w_ih, w_hh[, b_ih]; b_hh is
- * reached through its node id because GG_MAX_IN (4) cannot hold five. */
+ * iattr: [0] cell, [1] sequence output, [2] and [3] the positions of b_ih
+ * and b_hh in the inputs (0: absent). Inputs: x, w_ih, w_hh[, b_ih][, b_hh]. */
 #include <omp.h>
 #include <string.h>
 #include <tgmath.h>
 #include "ops/ops.h"
 
-enum { A_CELL, A_SEQ, A_SET, A_BHH };
+enum { A_CELL, A_SEQ, A_BIH, A_BHH };
+
+static const gg_tensor *opt_in(const gg_node *n, int k) {
+    return n->iattr[k] > 0 ? n->in[n->iattr[k]] : NULL;
+}
 
 static const char *cell_name(int cell) {
     switch (cell) {
@@ -149,8 +152,8 @@ static void get_rec(gg_node *n, rec *r) {
     r->x = n->in[0];
     r->wih = n->in[1];
     r->whh = n->in[2];
-    r->bih = n->n_in > 3 ? n->in[3] : NULL;
-    r->bhh = n->iattr[A_BHH] >= 0 ? n->g->nodes[n->iattr[A_BHH]]->out : NULL;
+    r->bih = opt_in(n, A_BIH);
+    r->bhh = opt_in(n, A_BHH);
     r->y = n->out;
     r->cell = n->iattr[A_CELL];
     r->seq = n->iattr[A_SEQ] != 0;
@@ -177,18 +180,12 @@ static gg_status check_bias(gg_node *n, const gg_tensor *b, const char *what, in
 static gg_status recurrent_shape(gg_node *n, gg_error *err) {
     const gg_tensor *x = n->in[0], *wih = n->in[1], *whh = n->in[2];
     gg_tensor *y = n->out;
-    if (!n->iattr[A_SET]) {
-        /* The builder has not filled in the cell and flags yet: a
-         * placeholder until it calls this again. */
-        *y = *x;
-        y->x = y->dx = NULL;
-        return GG_OK;
-    }
     char lb[96], sb[64];
     int cell = n->iattr[A_CELL];
     if (cell < GG_CELL_RNN_TANH || cell > GG_CELL_GRU)
         return gg_fail(err, GG_ERR_ARG, "%s: unknown recurrent cell %d",
                        gg_node_label(n, lb, sizeof lb), cell);
+    snprintf(n->name, sizeof n->name, "%s", cell_name(cell)); /* messages name the cell */
     const char *name = cell_name(cell);
     int G = cell_gates(cell);
     if (x->ndim != 3)
@@ -207,9 +204,9 @@ static gg_status recurrent_shape(gg_node *n, gg_error *err) {
                        "input features)",
                        gg_node_label(n, lb, sizeof lb), gg_shape_text(wih, sb, sizeof sb), GH, F,
                        G, G > 1 ? "s" : "", H, F);
-    gg_status s = check_bias(n, n->n_in > 3 ? n->in[3] : NULL, "input bias", GH, err);
+    gg_status s = check_bias(n, opt_in(n, A_BIH), "input bias", GH, err);
     if (s) return s;
-    const gg_tensor *bhh = n->iattr[A_BHH] >= 0 ? n->g->nodes[n->iattr[A_BHH]]->out : NULL;
+    const gg_tensor *bhh = opt_in(n, A_BHH);
     if ((s = check_bias(n, bhh, "recurrent bias", GH, err))) return s;
     int T = x->shape[1];
     bool seq = n->iattr[A_SEQ] != 0;
@@ -544,32 +541,17 @@ static void recurrent_backward(gg_node *n) {
     }
 }
 
-const gg_op_def gg_op_recurrent = {.name = "recurrent", .n_in = 4, .shape = recurrent_shape,
+const gg_op_def gg_op_recurrent = {.name = "recurrent", .n_in = 5, .shape = recurrent_shape,
                                    .scratch = recurrent_scratch, .forward = recurrent_forward,
                                    .backward = recurrent_backward};
 
 gg_node *gg_recurrent(gg_graph *g, gg_node *x, gg_cell cell, gg_node *w_ih, gg_node *w_hh,
                       gg_node *b_ih, gg_node *b_hh, int sequence) {
     if (!g || g->status) return NULL;
-    gg_node *in[4] = {x, w_ih, w_hh, b_ih};
-    gg_node *n = gg_graph_add_op(g, &gg_op_recurrent, b_ih ? 4 : 3, in);
-    if (!n) return NULL;
-    /* The shape depends on the cell and the sequence flag, which the node
-     * holds only now: check it again with them. */
-    snprintf(n->name, sizeof n->name, "%s", cell_name((int)cell));
-    n->iattr[A_CELL] = (int)cell;
-    n->iattr[A_SEQ] = sequence != 0;
-    n->iattr[A_BHH] = b_hh ? b_hh->id : -1;
-    n->iattr[A_SET] = 1;
-    gg_error err = {0};
-    if (b_hh && (b_hh->g != g || b_hh->id >= g->n_nodes || g->nodes[b_hh->id] != b_hh)) {
-        gg_graph_set_error(g, GG_ERR_ARG, "%s: the recurrent bias belongs to another graph",
-                           n->name);
-        return NULL;
-    }
-    if (recurrent_shape(n, &err) != GG_OK) {
-        gg_graph_set_error(g, err.code, "%s", err.msg);
-        return NULL;
-    }
-    return n;
+    gg_node *in[5] = {x, w_ih, w_hh};
+    gg_op_attrs a = {.iattr = {[A_CELL] = (int)cell, [A_SEQ] = sequence != 0}};
+    int k = 3;
+    if (b_ih) a.iattr[A_BIH] = k, in[k++] = b_ih;
+    if (b_hh) a.iattr[A_BHH] = k, in[k++] = b_hh;
+    return gg_graph_add_op_with(g, &gg_op_recurrent, k, in, &a);
 }
