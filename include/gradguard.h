@@ -269,6 +269,7 @@ typedef struct gg_step_info {
     int correct;      /* of them classified right; -1 when the task is not classification */
     int skipped;      /* 1 if the update was not applied */
     int epoch_end;    /* 1 if this step finished an epoch */
+    double sparsity;  /* pruning (config prune:): fraction of prunable weights at zero; else NaN */
 } gg_step_info;
 
 /* What the guard did or found at a step: kind is one of clip, skip,
@@ -420,6 +421,12 @@ void gg_pruner_restore(gg_pruner *p, int64_t step);
 int gg_pruner_stats(gg_pruner *p, const gg_prune_stats **stats);
 /* Fraction of prunable weights that are zero, over all of them. */
 double gg_pruner_sparsity(gg_pruner *p);
+/* Fraction of prunable weights the masks hold at zero (kept up to date
+ * when masks change, so it costs nothing to read every step). */
+double gg_pruner_masked(const gg_pruner *p);
+/* The trainer's pruner (the config's prune: section), NULL when it does
+ * not prune. */
+gg_pruner *gg_trainer_pruner(const gg_trainer *t);
 
 /* ---- int8 quantisation -------------------------------------------------
  * Post-training, symmetric int8 per output channel for the weights of

@@ -11,8 +11,9 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
-/* `gradguard lab compress`: trains the default MLP into DIR/compress/ and
- * writes the sparsity x float/int8 table there (compress.md) and to stdout. */
+/* `gradguard lab compress`: trains the default MLP into the run directory
+ * DIR/compress/ and writes the sparsity x float/int8 table there
+ * (compress.md, compress.jsonl, drawn in its report.html) and to stdout. */
 int cmd_compress_lab(const char *dir, int quick, int threads);
 int cmd_lab(int argc, char **argv);
 
@@ -22,6 +23,8 @@ int cli_exit_code(gg_status s);
 int cli_report(const gg_error *err);
 /* --name VALUE or --name=VALUE at argv[*i]; advances *i. NULL if not this option. */
 const char *cli_option(int argc, char **argv, int *i, const char *name, int *missing);
+/* rm -r (a rerun into the same directory) */
+void cli_rmtree(const char *path);
 /* mkdir -p */
 gg_status cli_mkdirs(const char *path, gg_error *err);
 double cli_now(void);

@@ -15,6 +15,8 @@
 #include "cli/cli.h"
 #include "compress/compress.h"
 #include "io/io.h"
+#include "io/metrics.h"
+#include "report/report.h"
 #include "train/trainer.h"
 
 static const char compress_usage[] =
@@ -192,6 +194,11 @@ static gg_status model_config(const char *model, gg_config *c, char *weights, si
     return s;
 }
 
+static bool is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 typedef struct ctx {
     const compress_args *a;
     gg_config *c;
@@ -338,9 +345,10 @@ static void json_layers(gg_pruner *p) {
     printf("]");
 }
 
-static void json_num(const char *key, double v, bool comma) {
-    if (isfinite(v)) printf("\"%s\":%.9g%s", key, v, comma ? "," : "");
-    else printf("\"%s\":null%s", key, comma ? "," : "");
+static void json_num(FILE *f, const char *key, double v, bool comma) {
+    fprintf(f, "\"%s\":", key);
+    gg_json_number(f, v);
+    if (comma) fputc(',', f);
 }
 
 static int run_compress(ctx *x, gg_error *err) {
@@ -379,19 +387,23 @@ static int run_compress(ctx *x, gg_error *err) {
     }
     long out_size = file_size(a->out);
     if (a->json) {
-        printf("{\"model\":\"%s\",\"out\":\"%s\",", a->model, a->out);
-        json_num("float_accuracy", base.r.accuracy, true);
-        json_num("float_samples_per_s", q ? after.sps : base.sps, true);
+        fputs("{\"model\":", stdout);
+        gg_json_string(stdout, a->model);
+        fputs(",\"out\":", stdout);
+        gg_json_string(stdout, a->out);
+        fputc(',', stdout);
+        json_num(stdout, "float_accuracy", base.r.accuracy, true);
+        json_num(stdout, "float_samples_per_s", q ? after.sps : base.sps, true);
         printf("\"float_bytes\":%ld,", in_size);
         if (p) {
-            json_num("sparsity", gg_pruner_sparsity(p), true);
-            json_num("pruned_accuracy", after.r.accuracy, true);
+            json_num(stdout, "sparsity", gg_pruner_sparsity(p), true);
+            json_num(stdout, "pruned_accuracy", after.r.accuracy, true);
             json_layers(p);
             printf(",");
         }
         if (q) {
-            json_num("int8_accuracy", qm.r.accuracy, true);
-            json_num("int8_samples_per_s", qm.sps, true);
+            json_num(stdout, "int8_accuracy", qm.r.accuracy, true);
+            json_num(stdout, "int8_samples_per_s", qm.sps, true);
             printf("\"int8_kernel\":\"%s\",", gg_int8_kernel());
         }
         printf("\"bytes\":%ld}\n", out_size);
@@ -414,11 +426,38 @@ done:
     return code;
 }
 
+/* One row of the sweep as a JSON line (--json, compress.jsonl; the format
+ * is in docs/report.md). */
+static void sweep_row_json(FILE *f, const ctx *x, double sp, double reached, const measure *one,
+                           const measure *fine, const measure *fm, const measure *qm, long fb, long qb) {
+    fprintf(f, "{\"type\":\"compress\",\"sparsity\":%.4f,\"reached\":%.6f,", sp, reached);
+    json_num(f, "oneshot_accuracy", one->r.accuracy, true);
+    json_num(f, "finetuned_accuracy", fine->r.accuracy, true);
+    json_num(f, "int8_accuracy", qm->r.accuracy, true);
+    fprintf(f, "\"float_bytes\":%ld,\"int8_bytes\":%ld,", fb, qb);
+    json_num(f, "float_samples_per_s", fm->sps, true);
+    json_num(f, "int8_samples_per_s", qm->sps, true);
+    fprintf(f, "\"finetune_epochs\":%d,\"structured\":%s,\"int8_kernel\":\"%s\"}\n", x->a->finetune,
+            x->a->structured ? "true" : "false", gg_int8_kernel());
+}
+
+/* The header line of compress.jsonl: what the rows were measured on. */
+static void sweep_header_json(FILE *f, const ctx *x) {
+    const compress_args *a = x->a;
+    fputs("{\"type\":\"compress_run\",\"model\":", f);
+    gg_json_string(f, x->weights);
+    fprintf(f, ",\"structured\":%s,\"scope\":\"%s\",\"finetune_epochs\":%d,\"int8_kernel\":\"%s\","
+               "\"test_samples\":%zu,\"calib_samples\":%d,\"eval_batch\":%d}\n",
+            a->structured ? "true" : "false", a->scope_layer ? "layer" : "global", a->finetune,
+            gg_int8_kernel(), x->test->n, a->calib > 0 ? a->calib : 2000, x->c->train.eval_batch_size);
+}
+
 /* The lab: for each sparsity, one-shot and fine-tuned accuracy, then int8
  * of the final model; sizes from files written to a temporary directory.
- * Rows go to stdout as they come (text or JSON lines) and, when md is
- * given, to a markdown table. */
-static int run_sweep(ctx *x, FILE *md, gg_error *err) {
+ * Rows go to stdout as they come (text or JSON lines) and, when given, to
+ * a markdown table (md) and JSON lines (jl: compress.jsonl, which the run
+ * report draws). */
+static int run_sweep(ctx *x, FILE *md, FILE *jl, gg_error *err) {
     const compress_args *a = x->a;
     static const double levels[] = {0, 0.5, 0.75, 0.9, 0.95};
     gg_graph *g = x->m->g;
@@ -456,6 +495,7 @@ static int run_sweep(ctx *x, FILE *md, gg_error *err) {
         fprintf(md, ".\n\n| sparsity | one-shot | fine-tuned | int8 | float KB | int8 KB | float samples/s "
                     "| int8 samples/s | speed-up |\n|---|---|---|---|---|---|---|---|---|\n");
     }
+    if (jl) sweep_header_json(jl, x);
     for (size_t li = 0; li < sizeof levels / sizeof *levels && s == GG_OK; li++) {
         double sp = levels[li];
         gg_pruner *p = NULL;
@@ -486,17 +526,9 @@ static int run_sweep(ctx *x, FILE *md, gg_error *err) {
         char ft[16] = "-";
         if (!isnan(fine.r.accuracy)) snprintf(ft, sizeof ft, "%.2f%%", 100 * fine.r.accuracy);
         else if (a->finetune) snprintf(ft, sizeof ft, "%.2f%%", 100 * one.r.accuracy);
-        if (a->json) {
-            printf("{\"sparsity\":%.4f,\"reached\":%.6f,", sp, reached);
-            json_num("oneshot_accuracy", one.r.accuracy, true);
-            json_num("finetuned_accuracy", fine.r.accuracy, true);
-            json_num("int8_accuracy", qm.r.accuracy, true);
-            printf("\"float_bytes\":%ld,\"int8_bytes\":%ld,", fb, qb);
-            json_num("float_samples_per_s", fm.sps, true);
-            json_num("int8_samples_per_s", qm.sps, true);
-            printf("\"finetune_epochs\":%d,\"structured\":%s,\"int8_kernel\":\"%s\"}\n", a->finetune,
-                   a->structured ? "true" : "false", gg_int8_kernel());
-        } else {
+        if (a->json) sweep_row_json(stdout, x, sp, reached, &one, &fine, &fm, &qm, fb, qb);
+        if (jl) sweep_row_json(jl, x, sp, reached, &one, &fine, &fm, &qm, fb, qb);
+        if (!a->json) {
             printf("%7.1f%% %9.2f%% %10s %8.2f%% %10.1f %10.1f %11.0f %11.0f %6.2fx\n", 100 * reached,
                    100 * one.r.accuracy, ft, 100 * qm.r.accuracy, fb / 1024.0, qb / 1024.0, fm.sps,
                    qm.sps, qm.sps / fm.sps);
@@ -557,69 +589,69 @@ static void teardown(ctx *x) {
     gg_config_free(x->c);
 }
 
+/* The sweep of a run directory: the table also goes to DIR/compress.jsonl
+ * (and, for the lab, DIR/compress.md), both written atomically, and the
+ * run's report is drawn again with it. */
+static int sweep_run_dir(ctx *x, const char *dir, bool markdown, gg_error *err) {
+    char jl_path[4300], md_path[4300];
+    snprintf(jl_path, sizeof jl_path, "%s/compress.jsonl", dir);
+    snprintf(md_path, sizeof md_path, "%s/compress.md", dir);
+    gg_atomic_file jl, md = {0};
+    if (gg_atomic_open(&jl, jl_path, err) != GG_OK) return cli_report(err);
+    if (markdown && gg_atomic_open(&md, md_path, err) != GG_OK) {
+        gg_atomic_abort(&jl);
+        return cli_report(err);
+    }
+    int code = run_sweep(x, markdown ? md.f : NULL, jl.f, err);
+    if (code != EXIT_OK) {
+        gg_atomic_abort(&jl);
+        if (markdown) gg_atomic_abort(&md);
+        return code;
+    }
+    if (gg_atomic_commit(&jl, err) != GG_OK) {
+        if (markdown) gg_atomic_abort(&md);
+        return cli_report(err);
+    }
+    if (markdown && gg_atomic_commit(&md, err) != GG_OK) return cli_report(err);
+    printf("compress table: %s%s%s\n", markdown ? md_path : "", markdown ? " and " : "", jl_path);
+    char metrics[4300];
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
+    if (access(metrics, F_OK) == 0) { /* a run directory of `gradguard train` */
+        gg_error rerr = {0};
+        if (gg_report_write(dir, NULL, &rerr) != GG_OK)
+            fprintf(stderr, "gradguard: warning: no report: %s\n", rerr.msg);
+        else
+            printf("report: %s/report.html\n", dir);
+    }
+    return EXIT_OK;
+}
+
 /* Fine-tuning epochs per sparsity in the lab (quick: 1). */
 #define LAB_FINETUNE_EPOCHS 4
 
 int cmd_compress_lab(const char *dir, int quick, int threads) {
-    gg_error err = {0};
-    char sub[4200], model[4300], md_path[4300];
+    char sub[4200], thr[16];
     snprintf(sub, sizeof sub, "%s/compress", dir);
-    snprintf(model, sizeof model, "%s/model.safetensors", sub);
-    snprintf(md_path, sizeof md_path, "%s/compress.md", sub);
-    if (cli_mkdirs(sub, &err) != GG_OK) return cli_report(&err);
-    /* The model: the default MLP trained here (quick: 2 epochs). */
-    gg_config *c = gg_config_new_default();
-    gg_dataset *train = NULL, *val = NULL, *test = NULL;
-    gg_model *m = NULL;
-    gg_trainer *tr = NULL;
-    gg_status s;
-    if (!c) return EXIT_FAILED;
-    if (threads > 0) c->train.threads = threads;
-    if (quick) c->train.epochs = 2;
-    gg_set_threads(c->train.threads);
-    printf("compress: training the default MLP (%d epochs) into %s\n", c->train.epochs, model);
+    snprintf(thr, sizeof thr, "%d", threads);
+    cli_rmtree(sub); /* a rerun into the same DIR */
+    /* The model: the default MLP, trained here as an ordinary run (quick: 2 epochs). */
+    printf("compress: training the default MLP (%s) into %s\n", quick ? "2 epochs" : "10 epochs", sub);
     fflush(stdout);
-    if ((s = gg_data_load(c, &train, &val, &test, &err)) != GG_OK) goto fail;
-    int mb = c->train.batch_size > c->train.eval_batch_size ? c->train.batch_size : c->train.eval_batch_size;
-    if ((s = gg_model_new(c, mb, &m, &err)) != GG_OK) goto fail;
-    if ((s = gg_trainer_new(m, c, train, &tr, &err)) != GG_OK) goto fail;
-    int64_t total = gg_trainer_steps_per_epoch(tr) * c->train.epochs;
-    gg_step_info info;
-    while (gg_trainer_step_count(tr) < total)
-        if ((s = gg_trainer_step(tr, &info, &err)) != GG_OK) goto fail;
-    if ((s = gg_model_save(m, model, &err)) != GG_OK) goto fail;
-    gg_trainer_free(tr);
-    gg_model_free(m);
-    gg_dataset_free(train);
-    gg_dataset_free(val);
-    gg_dataset_free(test);
-    gg_config_free(c);
-    tr = NULL, m = NULL, train = val = test = NULL, c = NULL;
+    char *argv[12] = {"train", "--out", sub, "--silent"};
+    int argc = 4;
+    if (quick) argv[argc++] = "--set", argv[argc++] = "train.epochs=2";
+    if (threads > 0) argv[argc++] = "--threads", argv[argc++] = thr;
+    int code = cmd_train(argc, argv);
+    if (code != EXIT_OK) return code;
 
-    compress_args a = {.model = model, .finetune = quick ? 1 : LAB_FINETUNE_EPOCHS,
+    compress_args a = {.model = sub, .finetune = quick ? 1 : LAB_FINETUNE_EPOCHS,
                        .threads = threads, .sweep = 1};
     ctx x = {.a = &a};
-    int code;
-    gg_atomic_file af;
-    if ((s = setup(&x, &err)) != GG_OK || (s = gg_atomic_open(&af, md_path, &err)) != GG_OK) {
-        code = cli_report(&err);
-        teardown(&x);
-        return code;
-    }
-    code = run_sweep(&x, af.f, &err);
-    if (code == EXIT_OK && (s = gg_atomic_commit(&af, &err)) != GG_OK) code = cli_report(&err);
-    else if (code != EXIT_OK) gg_atomic_abort(&af);
-    if (code == EXIT_OK) printf("compress table: %s\n", md_path);
+    gg_error err = {0};
+    if (setup(&x, &err) != GG_OK) code = cli_report(&err);
+    else code = sweep_run_dir(&x, sub, true, &err);
     teardown(&x);
     return code;
-fail:
-    gg_trainer_free(tr);
-    gg_model_free(m);
-    gg_dataset_free(train);
-    gg_dataset_free(val);
-    gg_dataset_free(test);
-    gg_config_free(c);
-    return cli_report(&err);
 }
 
 int cmd_compress(int argc, char **argv) {
@@ -629,7 +661,9 @@ int cmd_compress(int argc, char **argv) {
     gg_error err = {0};
     ctx x = {.a = &a};
     if (setup(&x, &err) != GG_OK) code = cli_report(&err);
-    else code = a.sweep ? run_sweep(&x, NULL, &err) : run_compress(&x, &err);
+    else if (!a.sweep) code = run_compress(&x, &err);
+    else if (is_dir(a.model)) code = sweep_run_dir(&x, a.model, false, &err);
+    else code = run_sweep(&x, NULL, NULL, &err);
     teardown(&x);
     return code;
 }

@@ -39,6 +39,8 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
+void cli_rmtree(const char *path) { nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
 static void metric_text(const lab_result *r, char *buf, size_t cap) {
     if (isnan(r->metric))
         snprintf(buf, cap, "-");
@@ -70,7 +72,7 @@ static int run_suite(suite_run *s, const char *dir, bool quick, int threads) {
         lab_result *res = &s->res[i];
         memset(res, 0, sizeof *res);
         snprintf(rowdir, sizeof rowdir, "%.4000s/%s/%s", dir, s->name, r->name);
-        nftw(rowdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); /* a rerun into the same DIR */
+        cli_rmtree(rowdir); /* a rerun into the same DIR */
         snprintf(path, sizeof path, "%.4000s/%s/%s.yaml", dir, s->name, r->name);
         FILE *f = fopen(path, "w");
         if (!f || fputs(r->yaml, f) < 0 || fclose(f) != 0) {

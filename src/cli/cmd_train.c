@@ -405,7 +405,8 @@ static int run(const train_args *a, gg_config *c) {
             trr.loss = tot->finite_samples ? tot->loss_sum / (double)tot->finite_samples : NAN;
             trr.accuracy = train->classes > 0 ? (double)tot->correct / (double)tot->samples : NAN;
             double rate = (double)epoch_samples / secs;
-            gg_metrics_epoch(&mx, info.epoch + 1, trr.loss, trr.accuracy, vr.loss, vr.accuracy, rate, info.lr);
+            gg_metrics_epoch(&mx, info.epoch + 1, trr.loss, trr.accuracy, vr.loss, vr.accuracy, rate, info.lr,
+                             info.sparsity);
             if (val && gg_trainer_end_epoch(tr, vr.loss)) log_events(&mx, tr, &et);
             if (val && info.epoch_end) stop_early = gg_trainer_early_stop(tr, vr.loss, vr.accuracy);
             if (info.epoch_end && (s = checkpoint(tr, out, &newest, c, &mx, &last_checkpoint, &err)) != GG_OK)
@@ -417,6 +418,7 @@ static int run(const train_args *a, gg_config *c) {
                 if (val) printf("  val_loss %.4f", vr.loss);
                 if (val && !isnan(vr.accuracy)) printf("  val_acc %.2f%%", 100 * vr.accuracy);
                 printf("  lr %.3g  |g| %.3g  %.0f samples/s  %.1fs", info.lr, info.grad_norm, rate, secs);
+                if (!isnan(info.sparsity)) printf("  sparsity %.1f%%", 100 * info.sparsity);
                 if (c->guard.enabled)
                     printf("  guard: %d clips, %d skips, %d spikes, %d rollbacks, %d lr cuts", et.clips,
                            et.skips, et.spikes, et.rollbacks, et.lr_cuts);

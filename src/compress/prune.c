@@ -44,6 +44,7 @@ struct gg_pruner {
     int *kept;           /* n: rows each weight keeps (global structured) */
     uint8_t *mask_block; /* every mask */
     double current;      /* sparsity of the masks in force */
+    double masked;       /* fraction of prunable weights their masks hold at zero */
     bool active;         /* masks computed at least once */
     bool final_done;
 };
@@ -278,12 +279,27 @@ static void prune_structured(gg_pruner *p, double s) {
     }
 }
 
+/* Counted when masks change, so the training loop can log it every step. */
+static void count_masked(gg_pruner *p) {
+    size_t total = 0, zeros = 0;
+    for (int i = 0; i < p->n; i++) {
+        const prune_tensor *t = &p->t[i];
+        if (p->spec.structured && !t->structural) continue;
+        total += t->len;
+        for (size_t j = 0; j < t->len; j++) zeros += !t->mask[j];
+    }
+    p->masked = total ? (double)zeros / (double)total : 0;
+}
+
 static void recompute(gg_pruner *p, double s) {
     if (p->spec.structured) prune_structured(p, s);
     else prune_unstructured(p, s);
     p->current = s;
     p->active = true;
+    count_masked(p);
 }
+
+double gg_pruner_masked(const gg_pruner *p) { return p->masked; }
 
 void gg_pruner_apply(gg_pruner *p) {
     if (!p->active) return;
@@ -338,6 +354,7 @@ void gg_pruner_restore(gg_pruner *p, int64_t step) {
         }
     }
     p->active = any;
+    count_masked(p);
     p->final_done = step >= s->start_step && step >= s->end_step && any;
     if (step < s->start_step) p->current = 0;
     else {

@@ -26,6 +26,8 @@ void gg_window_push(gg_window *w, double x) {
     if (w->n < w->cap) w->n++;
 }
 
+void gg_window_clear(gg_window *w) { w->n = w->pos = 0; }
+
 /* Median of n values by selection, O(n); v is reordered. */
 static double median_of(double *v, int n) {
     double hi = gg_select_kth(v, n, n / 2);

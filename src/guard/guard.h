@@ -25,6 +25,8 @@ double gg_select_kth(double *v, int n, int k);
 /* Robust statistics of the window, the value under test not included. */
 bool gg_window_stats(const gg_window *w, double *scratch, double *median, double *mad);
 void gg_window_push(gg_window *w, double x);
+/* Forgets every value: the next min_history values form a new baseline. */
+void gg_window_clear(gg_window *w);
 
 /* Clipper statistics that a rollback restores. */
 typedef struct gg_clip_state {

@@ -237,6 +237,18 @@ struct gg_config {
         } backoff;
     } guard;
 
+    /* Gradual magnitude pruning while training (Zhu and Gupta 2017,
+     * docs/compression.md); sparsity 0 turns it off. */
+    struct {
+        double sparsity;         /* final fraction of prunable weights at zero, 0 = off */
+        double initial_sparsity; /* at start_step, 0 */
+        int structured;          /* 0: single weights; 1: output units and conv filters */
+        int scope;               /* gg_prune_scope: global (default) or layer */
+        int64_t start_step;      /* 0 */
+        int64_t end_step;        /* 0 = three quarters of the run */
+        int64_t frequency;       /* masks recomputed every N steps, 100 */
+    } prune;
+
     struct {
         int64_t every_steps;  /* 0 = off; a checkpoint every N steps */
         double every_minutes; /* 5; 0 = off; a checkpoint when this long has passed */

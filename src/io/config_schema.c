@@ -59,6 +59,9 @@ const gg_cfg_name gg_cfg_init_names[] = {
 static const gg_cfg_name stop_metric_names[] = {
     {"val_loss", GG_STOP_VAL_LOSS}, {"val_acc", GG_STOP_VAL_ACC}, {NULL, 0}};
 
+static const gg_cfg_name prune_scope_names[] = {
+    {"global", GG_PRUNE_GLOBAL}, {"layer", GG_PRUNE_LAYER}, {NULL, 0}};
+
 static const gg_cfg_name loss_names[] = {
     {"mse", GG_LOSS_MSE},
     {"bce", GG_LOSS_BCE},
@@ -248,6 +251,14 @@ const gg_cfg_key gg_cfg_keys[] = {
     BOOL("guard.backoff.enabled", guard.backoff.enabled),
     REAL("guard.backoff.threshold", guard.backoff.threshold, 0, INF, LO),
     REAL("guard.backoff.factor", guard.backoff.factor, 1, INF, 0),
+
+    REAL("prune.sparsity", prune.sparsity, 0, 1, HI),
+    REAL("prune.initial_sparsity", prune.initial_sparsity, 0, 1, HI),
+    BOOL("prune.structured", prune.structured),
+    ENUM("prune.scope", prune.scope, prune_scope_names),
+    I64("prune.start_step", prune.start_step, 0, INF),
+    I64("prune.end_step", prune.end_step, 0, INF),
+    I64("prune.frequency", prune.frequency, 1, INF),
 
     I64("checkpoint.every_steps", checkpoint.every_steps, 0, INF),
     REAL("checkpoint.every_minutes", checkpoint.every_minutes, 0, INF, 0),
@@ -568,6 +579,14 @@ void gg_config_init_defaults(gg_config *c) {
     c->guard.backoff.enabled = 0;
     c->guard.backoff.threshold = 1.0;
     c->guard.backoff.factor = 10;
+
+    c->prune.sparsity = 0;
+    c->prune.initial_sparsity = 0;
+    c->prune.structured = 0;
+    c->prune.scope = GG_PRUNE_GLOBAL;
+    c->prune.start_step = 0;
+    c->prune.end_step = 0;
+    c->prune.frequency = 100;
 
     c->checkpoint.every_steps = 0;
     c->checkpoint.every_minutes = 5;

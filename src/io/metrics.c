@@ -88,12 +88,14 @@ void gg_metrics_step(gg_metrics *mx, const gg_step_info *s, const gg_param_stats
     fputs(",\"clip_coef\":", f);
     gg_json_number(f, s->clip_coef);
     fprintf(f, ",\"nonfinite\":%zu,\"skipped\":%s", s->nonfinite, s->skipped ? "true" : "false");
+    if (isfinite(s->sparsity)) fprintf(f, ",\"sparsity\":%.6g", s->sparsity);
     if (n_params > 0) monitor_block(f, params, n_params, layers, n_layers);
     fputs("}\n", f);
 }
 
 void gg_metrics_epoch(gg_metrics *mx, int epoch, double train_loss, double train_acc,
-                      double val_loss, double val_acc, double samples_per_s, double lr) {
+                      double val_loss, double val_acc, double samples_per_s, double lr,
+                      double sparsity) {
     FILE *f = mx->f;
     fprintf(f, "{\"type\":\"epoch\",\"epoch\":%d,\"train_loss\":", epoch);
     gg_json_number(f, train_loss);
@@ -107,6 +109,7 @@ void gg_metrics_epoch(gg_metrics *mx, int epoch, double train_loss, double train
     gg_json_number(f, samples_per_s);
     fputs(",\"lr\":", f);
     gg_json_number(f, lr);
+    if (isfinite(sparsity)) fprintf(f, ",\"sparsity\":%.6g", sparsity);
     fputs("}\n", f);
     fflush(f);
 }

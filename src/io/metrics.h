@@ -22,8 +22,10 @@ gg_status gg_metrics_close(gg_metrics *mx, gg_error *err);
 void gg_metrics_run(gg_metrics *mx, int threads, const char *command, long long resumed_from);
 void gg_metrics_step(gg_metrics *mx, const gg_step_info *s, const gg_param_stats *params,
                      int n_params, const gg_layer_stats *layers, int n_layers);
+/* sparsity: the pruned fraction when the run prunes, else NaN (not written). */
 void gg_metrics_epoch(gg_metrics *mx, int epoch, double train_loss, double train_acc,
-                      double val_loss, double val_acc, double samples_per_s, double lr);
+                      double val_loss, double val_acc, double samples_per_s, double lr,
+                      double sparsity);
 void gg_metrics_event(gg_metrics *mx, int64_t step, const char *kind, const char *message);
 void gg_metrics_summary(gg_metrics *mx, int64_t steps, int epochs, double test_loss,
                         double test_acc, double seconds);

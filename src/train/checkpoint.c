@@ -283,6 +283,8 @@ gg_status gg_trainer_load(gg_trainer *t, const char *path, gg_error *err) {
         gg_trainer_order(t, t->epoch);
     }
     if (s == GG_OK) gg_weights_apply(g, wm);
+    /* Masks are not saved: pruned weights are exactly zero, so they give them back. */
+    if (s == GG_OK && t->pruner) gg_pruner_restore(t->pruner, t->step);
     free(pw);
     free(wm);
     (void)sn, (void)gd;

@@ -18,6 +18,10 @@ gg_status gg_early_stop_init(gg_trainer *t, gg_error *err) {
 int gg_trainer_early_stop(gg_trainer *t, double val_loss, double val_acc) {
     const int patience = t->cfg.train.early_stopping.patience;
     if (patience <= 0) return 0;
+    /* While pruning's sparsity still rises, epochs are not comparable (and
+     * restoring an earlier one would undo the pruning): watching starts
+     * once the schedule has reached its final sparsity. */
+    if (t->pruner && t->step < t->prune_end) return 0;
     double v = t->cfg.train.early_stopping.metric == GG_STOP_VAL_ACC ? -val_acc : val_loss;
     if (isnan(v)) v = INFINITY; /* a diverged epoch never counts as the best */
     if (v < t->es_best - t->cfg.train.early_stopping.min_delta) {

@@ -2,6 +2,7 @@
  * check, clipping) -> schedule -> optimiser. Everything it touches was
  * allocated by gg_trainer_new; a step allocates nothing. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "train/trainer.h"
@@ -36,6 +37,7 @@ gg_status gg_trainer_new(gg_model *m, const gg_config *c, const gg_dataset *trai
     if ((s = gg_guard_new(&t->guard, &t->cfg, m->g, err)) != GG_OK) goto fail;
     if ((s = gg_recover_init(t, err)) != GG_OK) goto fail;
     if ((s = gg_early_stop_init(t, err)) != GG_OK) goto fail;
+    if ((s = gg_trainer_prune_init(t, total, err)) != GG_OK) goto fail;
     if ((s = gg_trainer_dist_init(t, err)) != GG_OK) goto fail;
     gg_trainer_order(t, 0);
     t->data_crc = gg_dataset_checksum(train);
@@ -49,6 +51,7 @@ fail:
 void gg_trainer_free(gg_trainer *t) {
     if (!t) return;
     gg_recover_free(t);
+    gg_pruner_free(t->pruner);
     gg_guard_free(&t->guard);
     gg_optim_free(t->opt);
     free(t->order);
@@ -59,6 +62,30 @@ void gg_trainer_free(gg_trainer *t) {
     gg_config_release(&t->cfg);
     free(t);
 }
+
+gg_status gg_trainer_prune_init(gg_trainer *t, int64_t total, gg_error *err) {
+    const gg_config *c = &t->cfg;
+    if (c->prune.sparsity <= 0) return GG_OK;
+    gg_prune_spec spec;
+    gg_prune_spec_default(&spec);
+    spec.sparsity = c->prune.sparsity;
+    spec.initial_sparsity = c->prune.initial_sparsity;
+    spec.structured = c->prune.structured;
+    spec.scope = (gg_prune_scope)c->prune.scope;
+    spec.start_step = c->prune.start_step;
+    spec.end_step = c->prune.end_step > 0 ? c->prune.end_step : total * 3 / 4;
+    spec.frequency = c->prune.frequency;
+    t->prune_end = spec.end_step > spec.start_step ? spec.end_step : spec.start_step;
+    gg_status s = gg_pruner_new(t->m, &spec, &t->pruner, err);
+    if (s != GG_OK && err) { /* name the section the values came from */
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        gg_fail(err, s, strncmp(msg, "prune ", 6) ? "config prune: %s" : "config %s", msg);
+    }
+    return s;
+}
+
+gg_pruner *gg_trainer_pruner(const gg_trainer *t) { return t->pruner; }
 
 int64_t gg_trainer_steps_per_epoch(const gg_trainer *t) { return t->steps_per_epoch; }
 int64_t gg_trainer_step_count(const gg_trainer *t) { return t->step; }
@@ -248,6 +275,18 @@ gg_status gg_trainer_step(gg_trainer *t, gg_step_info *info, gg_error *err) {
     if (monitor) gg_guard_monitor(gd, apply);
     info->skipped = !apply;
     t->step = step;
+    /* Pruning follows the step, skipped or not, so the masks' schedule is
+     * the step count's; before a snapshot, so snapshots hold pruned weights. */
+    info->sparsity = NAN;
+    if (t->pruner) {
+        /* New masks move the loss and the gradient norm by design: the
+         * spike detector starts a new baseline rather than call it a spike. */
+        if (gg_prune_step(t->pruner, step)) {
+            gg_window_clear(&gd->loss_w);
+            gg_window_clear(&gd->norm_w);
+        }
+        info->sparsity = gg_pruner_masked(t->pruner);
+    }
     /* After the counter moves: a snapshot taken now holds step `step`. */
     if (apply && guard && c->guard.recover.enabled) gg_recover_good_step(t);
     t->pos += (size_t)n;

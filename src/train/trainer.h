@@ -53,6 +53,9 @@ struct gg_trainer {
     int es_bad;             /* epochs since the best */
     gg_real *es_param;      /* owned when restore_best: the best epoch's weights */
     gg_real *es_buf;        /* and buffers */
+    /* gradual pruning (config prune:), NULL when off */
+    gg_pruner *pruner;      /* owned */
+    int64_t prune_end;      /* the schedule's end_step (resolved) */
     /* data parallelism over MPI (src/train/trainer_dist.c) */
     int rank, world;        /* this process in the job; 0 of 1 without MPI */
     double *dist_side;      /* owned when world > 1: loss, correct, signals, buffers for the step's reduction */
@@ -64,6 +67,10 @@ struct gg_trainer {
 /* Rebuilds the sample order of an epoch: a pure function of (seed, epoch),
  * so a resumed run needs only the epoch and the position. */
 void gg_trainer_order(gg_trainer *t, int epoch);
+
+/* The pruner of the config's prune: section over `total` steps (none when
+ * prune.sparsity is 0). */
+gg_status gg_trainer_prune_init(gg_trainer *t, int64_t total, gg_error *err);
 
 /* Early stopping's best-weight buffers (src/train/early_stop.c). */
 gg_status gg_early_stop_init(gg_trainer *t, gg_error *err);

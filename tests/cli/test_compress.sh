@@ -4,7 +4,8 @@
 # the same result), pruning (global exactly, structured per layer, with
 # fine-tuning keeping pruned weights zero through to the int8 file), and
 # broken or mismatched int8 files refused by eval with exit status 2 and
-# one line naming the file and the tensor.
+# one line naming the file and the tensor; pruning while training (prune:)
+# and the sweep's compress.jsonl written into the run directory.
 set -u
 : "${GG_BIN:?GG_BIN must point to the gradguard binary}"
 : "${GG_SOURCE_DIR:?}"
@@ -169,6 +170,54 @@ check train_init_refuses_an_int8_file bash -c "
 check compress_refuses_an_int8_input bash -c "
     '$GG_BIN' compress '$work/q.safetensors' --quantize int8 --out '$work/qq.safetensors' 2>'$work/c.err'; rc=\$?
     cat '$work/c.err'; [ \$rc -eq 2 ] && grep -q 'already an int8 model' '$work/c.err' && [ ! -e '$work/qq.safetensors' ]"
+# ---- pruning while training (the config's prune: section) ----------------
+"$GG_BIN" train --steps 300 --set 'model.layers=[{dense: {units: 64}}, relu, {dense: {units: 10}}]' \
+    --set prune.sparsity=0.8 --set prune.frequency=20 --out "$work/prun" --quiet >"$work/prun.out" 2>&1
+check train_prune_reaches_the_sparsity_exactly py "
+from parity_util import load_safetensors
+t = load_safetensors('$work/prun/model.safetensors')
+w = [t['layers.0.weight'], t['layers.2.weight']]
+n = sum(x.size for x in w); z = sum(int((x == 0).sum()) for x in w)
+assert z == int(0.8 * n + 0.5), (z, n)
+assert (t['layers.0.bias'] != 0).any()
+"
+check train_prune_logs_the_schedule py "
+import json
+steps = [json.loads(l) for l in open('$work/prun/metrics.jsonl') if '\"type\":\"step\"' in l]
+s = [(r['step'], r['sparsity']) for r in steps]
+assert all(0 <= v <= 0.8 + 1e-4 for _, v in s), max(v for _, v in s)
+assert all(b >= a for (_, a), (_, b) in zip(s, s[1:])), 'sparsity must not fall'
+# end_step 0: three quarters of the 300 steps; the last quarter holds the final sparsity.
+assert all(abs(v - 0.8) < 1e-4 for st, v in s if st >= 225), [x for x in s if x[0] >= 225][:3]
+assert any(0 < v < 0.7 for st, v in s if st < 225)
+"
+check train_prune_config_written_back grep -q 'sparsity: 0.8' "$work/prun/config.yaml"
+"$GG_BIN" compress "$work/run" --sweep --finetune-epochs 0 --calib-samples 500 >"$work/sweep.out" 2>&1
+check sweep_writes_compress_jsonl_into_the_run py "
+import json
+rows = [json.loads(l) for l in open('$work/run/compress.jsonl')]
+assert rows[0]['type'] == 'compress_run' and rows[0]['finetune_epochs'] == 0, rows[0]
+r = rows[1:]
+assert [x['sparsity'] for x in r] == [0, 0.5, 0.75, 0.9, 0.95], r
+assert all(x['type'] == 'compress' for x in r)
+assert all(abs(x['reached'] - x['sparsity']) < 1e-5 for x in r), r
+assert all(x['finetuned_accuracy'] is None for x in r)
+assert r[0]['float_bytes'] / r[0]['int8_bytes'] >= 3.5, r[0]
+assert r[0]['oneshot_accuracy'] > r[-1]['oneshot_accuracy'], r
+assert abs(r[0]['int8_accuracy'] - r[0]['oneshot_accuracy']) <= 0.01, r[0]
+"
+check sweep_redraws_the_report bash -c "grep -q 'report: $work/run/report.html' '$work/sweep.out' && test '$work/run/report.html' -nt '$work/run/metrics.jsonl'"
+bad_prune() { # KEY=VALUE... PATTERN: train refuses with exit 2 naming PATTERN, no run left
+    local pattern=${*: -1} rc sets=()
+    for kv in "${@:1:$#-1}"; do sets+=(--set "$kv"); done
+    "$GG_BIN" train --steps 5 "${sets[@]}" --out "$work/badp" >/dev/null 2>"$work/badp.err"; rc=$?
+    cat "$work/badp.err"
+    [ $rc -eq 2 ] && grep -qF "$pattern" "$work/badp.err" && [ ! -e "$work/badp/model.safetensors" ]
+}
+check train_prune_refuses_sparsity_1 bad_prune prune.sparsity=1 prune.sparsity
+check train_prune_refuses_a_bad_scope bad_prune prune.scope=everywhere prune.scope
+check train_prune_refuses_initial_above_final bad_prune prune.sparsity=0.5 prune.initial_sparsity=0.7 'prune initial_sparsity'
+
 usage_error() { "$GG_BIN" compress "$@" >/dev/null 2>&1; [ $? -eq 2 ]; }
 check usage_needs_out usage_error "$work/run" --quantize int8
 check usage_needs_work usage_error "$work/run" --out "$work/x.safetensors"
