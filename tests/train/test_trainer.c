@@ -1,7 +1,7 @@
-/* The training step: no allocation after the first steps, the non-finite
- * policies (skip leaves the model untouched, zero keeps it finite, error
- * names the parameter), epochs and data order, and learning on a small
- * task. */
+/* The training step: no allocation after the first steps (pruning too),
+ * the non-finite policies (skip leaves the model untouched, zero keeps it
+ * finite, error names the parameter), epochs and data order, and learning
+ * on a small task. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -108,6 +108,27 @@ static void test_step_allocates_nothing_over_100_steps(void **s) {
         if (allocations) fail_msg("%s: %ld allocations in 100 steps", names[k], allocations);
         run_close(&r);
     }
+    /* Pruning while training: masks recomputed every 10 steps. */
+    gg_config *c = small_config("adam");
+    assert_int_equal(gg_config_set(c, "prune.sparsity", "0.7", NULL), GG_OK);
+    assert_int_equal(gg_config_set(c, "prune.frequency", "10", NULL), GG_OK);
+    gg_dataset *d = blobs(200, -1);
+    gg_model *m = NULL;
+    gg_trainer *t = NULL;
+    assert_int_equal(gg_model_new(c, 64, &m, NULL), GG_OK);
+    assert_int_equal(gg_trainer_new(m, c, d, &t, NULL), GG_OK);
+    gg_step_info info;
+    for (int i = 0; i < 5; i++) assert_int_equal(gg_trainer_step(t, &info, NULL), GG_OK);
+    allocations = 0;
+    counting = 1;
+    for (int i = 0; i < 100; i++) gg_trainer_step(t, &info, NULL);
+    counting = 0;
+    assert_true(info.sparsity > 0.1);
+    if (allocations) fail_msg("pruning: %ld allocations in 100 steps", allocations);
+    gg_trainer_free(t);
+    gg_model_free(m);
+    gg_dataset_free(d);
+    gg_config_free(c);
 #else
     skip(); /* the sanitizer owns malloc; the plain build runs this */
 #endif
