@@ -4,7 +4,9 @@
  * the same memory. Unknown line types and unknown fields are ignored: a
  * newer writer's file still reads. A last line without its newline that
  * does not parse is a line being written (a run in progress) and is left
- * out; any other line that is not a JSON object is an error naming it. */
+ * out; any other line that is not a JSON object is an error naming it.
+ * compress.jsonl, optional, is read the same way, except that every line
+ * must name its "type". */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -262,6 +264,11 @@ static gg_status read_step(rp_run *run, const json_t *o, gg_error *err) {
     rp_series_add(&run->loss, x, num(o, "loss"), 0);
     rp_series_add(&run->lr, x, num(o, "lr"), 0);
     rp_series_add(&run->grad_norm, x, g, 0);
+    double sp = num(o, "sparsity");
+    if (isfinite(sp)) {
+        run->has_sparsity = true;
+        rp_series_add(&run->sparsity, x, sp, 0);
+    }
     if (json_object_get(o, "momentum")) {
         run->has_momentum = true;
         rp_series_add(&run->momentum, x, num(o, "momentum"), 0);
@@ -288,6 +295,7 @@ static void read_epoch(rp_run *run, const json_t *o) {
         .val_acc = num(o, "val_acc"),
         .samples_per_s = num(o, "samples_per_s"),
         .lr = num(o, "lr"),
+        .sparsity = num(o, "sparsity"),
         .ord = run->ep_seen,
     };
     double x = (double)r.step;
@@ -295,6 +303,12 @@ static void read_epoch(rp_run *run, const json_t *o) {
     rp_series_add(&run->ep_val_loss, x, r.val_loss, r.epoch);
     rp_series_add(&run->ep_train_acc, x, r.train_acc, r.epoch);
     rp_series_add(&run->ep_val_acc, x, r.val_acc, r.epoch);
+    if (isfinite(r.sparsity)) {
+        run->has_sparsity = true;
+        rp_series_add(&run->ep_sparsity, x, r.sparsity, r.epoch);
+        rp_series_add(&run->sp_train_acc, r.sparsity, r.train_acc, r.epoch);
+        rp_series_add(&run->sp_val_acc, r.sparsity, r.val_acc, r.epoch);
+    }
     run->epoch_lines++;
     run->last_epoch = r;
     /* The table keeps every stride-th epoch; when full, every other one of
@@ -378,7 +392,8 @@ static const char *json_kind(const json_t *v) {
     }
 }
 
-static gg_status read_line(rp_run *run, const json_t *o, size_t lineno, gg_error *err) {
+static gg_status read_line(void *ctx, const json_t *o, size_t lineno, gg_error *err) {
+    rp_run *run = ctx;
     if (!json_is_object(o))
         return gg_fail(err, GG_ERR_DATA, "%s:%zu: expected a JSON object, found %s",
                        run->metrics_path, lineno, json_kind(o));
@@ -393,6 +408,147 @@ static gg_status read_line(rp_run *run, const json_t *o, size_t lineno, gg_error
     return GG_OK;
 }
 
+/* ---- JSON Lines ------------------------------------------------------------ */
+
+typedef gg_status (*line_fn)(void *ctx, const json_t *o, size_t lineno, gg_error *err);
+
+/* Calls fn with each line of path parsed (blank lines skipped), counting
+ * them in *lines when given. A last line without its newline that does not
+ * parse is being written: left out, and *partial set. Any other line that
+ * is not JSON is an error naming it. */
+static gg_status read_jsonl(const char *path, line_fn fn, void *ctx, size_t *lines, bool *partial,
+                            gg_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return gg_fail(err, gg_open_error(errno), "%s: cannot open: %s", path, strerror(errno));
+    gg_status s = GG_OK;
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t len;
+    errno = 0;
+    while (s == GG_OK && (len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        if (lines) *lines = lineno;
+        bool terminated = len > 0 && line[len - 1] == '\n';
+        size_t n = (size_t)len;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+        size_t i = 0;
+        while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
+        if (i == n) continue;
+        if (n > RP_MAX_LINE) {
+            s = gg_fail(err, GG_ERR_DATA, "%s:%zu: line longer than %zu MiB", path, lineno,
+                        RP_MAX_LINE >> 20);
+            break;
+        }
+        json_error_t je;
+        json_t *o = json_loadb(line, n, 0, &je);
+        if (!o) {
+            if (!terminated) {
+                *partial = true;
+                break;
+            }
+            s = gg_fail(err, GG_ERR_DATA, "%s:%zu: not valid JSON: %s (column %d)", path, lineno,
+                        je.text, je.column);
+            break;
+        }
+        s = fn(ctx, o, lineno, err);
+        json_decref(o);
+        errno = 0;
+    }
+    if (s == GG_OK && ferror(f)) {
+        s = gg_fail(err, errno == EISDIR ? GG_ERR_DATA : GG_ERR_IO, "%s: read failed: %s", path,
+                    strerror(errno ? errno : EIO));
+    }
+    free(line);
+    fclose(f);
+    return s;
+}
+
+/* ---- compress.jsonl ------------------------------------------------------------ */
+
+static void compress_free(rp_compress *c) {
+    free(c->path);
+    free(c->model);
+    free(c->scope);
+    free(c->int8_kernel);
+    memset(c, 0, sizeof *c);
+}
+
+/* A string field copied (NULL when absent); false only when out of memory. */
+static bool dup_field(char **dst, const json_t *o, const char *key, gg_error *err) {
+    free(*dst);
+    *dst = NULL;
+    const char *v = string(o, key);
+    if (!v) return true;
+    *dst = gg_strdup(v, err);
+    return *dst != NULL;
+}
+
+/* A header starts a new sweep: its settings replace the last ones and the
+ * rows start over, so an appended file shows its latest sweep. */
+static gg_status compress_header(rp_compress *c, const json_t *o, gg_error *err) {
+    c->has_header = true;
+    c->nrows = 0;
+    c->rows_dropped = 0;
+    if (!dup_field(&c->model, o, "model", err) || !dup_field(&c->scope, o, "scope", err) ||
+        !dup_field(&c->int8_kernel, o, "int8_kernel", err))
+        return GG_ERR_NOMEM;
+    const json_t *st = json_object_get(o, "structured");
+    c->structured = json_is_boolean(st) ? json_is_true(st) : -1;
+    c->finetune_epochs = integer(o, "finetune_epochs", -1);
+    c->test_samples = integer(o, "test_samples", -1);
+    c->calib_samples = integer(o, "calib_samples", -1);
+    c->eval_batch = integer(o, "eval_batch", -1);
+    return GG_OK;
+}
+
+static void compress_row(rp_compress *c, const json_t *o) {
+    if (c->nrows == RP_COMPRESS_ROWS_CAP) {
+        c->rows_dropped++;
+        return;
+    }
+    c->rows[c->nrows++] = (rp_compress_row){
+        .sparsity = num(o, "sparsity"),
+        .reached = num(o, "reached"),
+        .oneshot_acc = num(o, "oneshot_accuracy"),
+        .finetuned_acc = num(o, "finetuned_accuracy"),
+        .int8_acc = num(o, "int8_accuracy"),
+        .float_bytes = num(o, "float_bytes"),
+        .int8_bytes = num(o, "int8_bytes"),
+        .float_sps = num(o, "float_samples_per_s"),
+        .int8_sps = num(o, "int8_samples_per_s"),
+    };
+}
+
+static gg_status compress_line(void *ctx, const json_t *o, size_t lineno, gg_error *err) {
+    rp_compress *c = ctx;
+    if (!json_is_object(o))
+        return gg_fail(err, GG_ERR_DATA, "%s:%zu: expected a JSON object, found %s", c->path, lineno,
+                       json_kind(o));
+    const char *type = string(o, "type");
+    if (!type)
+        return gg_fail(err, GG_ERR_DATA, "%s:%zu: no \"type\" (expected \"compress_run\" or \"compress\")",
+                       c->path, lineno);
+    if (!strcmp(type, "compress_run")) return compress_header(c, o, err);
+    if (!strcmp(type, "compress")) compress_row(c, o);
+    return GG_OK; /* other types: a newer writer's, ignored */
+}
+
+/* RUN_DIR/compress.jsonl is optional: no file, no section. */
+static gg_status read_compress(rp_run *run, gg_error *err) {
+    rp_compress *c = &run->compress;
+    c->structured = -1;
+    c->finetune_epochs = c->test_samples = c->calib_samples = c->eval_batch = -1;
+    if (!(c->path = join(run->dir, "compress.jsonl", err))) return GG_ERR_NOMEM;
+    struct stat st;
+    if (stat(c->path, &st) != 0) {
+        if (errno == ENOENT) return GG_OK;
+        return gg_fail(err, gg_open_error(errno), "%s: cannot open: %s", c->path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) return gg_fail(err, GG_ERR_DATA, "%s: not a regular file", c->path);
+    c->present = true;
+    return read_jsonl(c->path, compress_line, c, NULL, &c->partial_last_line, err);
+}
+
 static gg_status run_init(rp_run *run, const char *dir, gg_error *err) {
     memset(run, 0, sizeof *run);
     run->first_step = run->last_step = 0;
@@ -403,6 +559,7 @@ static gg_status run_init(rp_run *run, const char *dir, gg_error *err) {
     run->last_epoch.train_loss = run->last_epoch.train_acc = NAN;
     run->last_epoch.val_loss = run->last_epoch.val_acc = NAN;
     run->last_epoch.samples_per_s = run->last_epoch.lr = NAN;
+    run->last_epoch.sparsity = NAN;
     if (!(run->dir = gg_strdup(dir, err))) return GG_ERR_NOMEM;
     if (!(run->metrics_path = join(dir, "metrics.jsonl", err))) return GG_ERR_NOMEM;
     if (!(run->config_path = join(dir, "config.yaml", err))) return GG_ERR_NOMEM;
@@ -413,7 +570,11 @@ static gg_status run_init(rp_run *run, const char *dir, gg_error *err) {
         (s = rp_series_init(&run->ep_train_loss, false, err)) ||
         (s = rp_series_init(&run->ep_val_loss, false, err)) ||
         (s = rp_series_init(&run->ep_train_acc, false, err)) ||
-        (s = rp_series_init(&run->ep_val_acc, false, err)) || (s = rp_heat_init(&run->heat, err)))
+        (s = rp_series_init(&run->ep_val_acc, false, err)) || (s = rp_heat_init(&run->heat, err)) ||
+        (s = rp_series_init(&run->sparsity, false, err)) ||
+        (s = rp_series_init(&run->ep_sparsity, false, err)) ||
+        (s = rp_series_init(&run->sp_train_acc, false, err)) ||
+        (s = rp_series_init(&run->sp_val_acc, false, err)))
         return s;
     run->ep_rows = gg_alloc(RP_EPOCH_ROWS_CAP * sizeof *run->ep_rows, err);
     return run->ep_rows ? GG_OK : GG_ERR_NOMEM;
@@ -428,6 +589,11 @@ void rp_run_free(rp_run *run) {
     rp_series_free(&run->ep_val_loss);
     rp_series_free(&run->ep_train_acc);
     rp_series_free(&run->ep_val_acc);
+    rp_series_free(&run->sparsity);
+    rp_series_free(&run->ep_sparsity);
+    rp_series_free(&run->sp_train_acc);
+    rp_series_free(&run->sp_val_acc);
+    compress_free(&run->compress);
     rp_heat_free(&run->heat);
     for (int i = 0; i < run->nparams; i++) {
         free(run->params[i].name);
@@ -455,6 +621,8 @@ void rp_run_free(rp_run *run) {
     memset(run, 0, sizeof *run);
 }
 
+/* ---- the run directory ------------------------------------------------------------ */
+
 gg_status rp_read_run(const char *run_dir, rp_run *run, gg_error *err) {
     gg_status s = run_init(run, run_dir, err);
     if (s != GG_OK) return s;
@@ -470,46 +638,6 @@ gg_status rp_read_run(const char *run_dir, rp_run *run, gg_error *err) {
                        strerror(errno));
     if (!S_ISREG(st.st_mode))
         return gg_fail(err, GG_ERR_DATA, "%s: not a regular file", path);
-    FILE *f = fopen(path, "rb");
-    if (!f) return gg_fail(err, gg_open_error(errno), "%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t len;
-    errno = 0;
-    while (s == GG_OK && (len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        run->lines = lineno;
-        bool terminated = len > 0 && line[len - 1] == '\n';
-        size_t n = (size_t)len;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
-        size_t i = 0;
-        while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
-        if (i == n) continue;
-        if (n > RP_MAX_LINE) {
-            s = gg_fail(err, GG_ERR_DATA, "%s:%zu: line longer than %zu MiB", path, lineno,
-                        RP_MAX_LINE >> 20);
-            break;
-        }
-        json_error_t je;
-        json_t *o = json_loadb(line, n, 0, &je);
-        if (!o) {
-            if (!terminated) {
-                run->partial_last_line = true;
-                break;
-            }
-            s = gg_fail(err, GG_ERR_DATA, "%s:%zu: not valid JSON: %s (column %d)", path, lineno,
-                        je.text, je.column);
-            break;
-        }
-        s = read_line(run, o, lineno, err);
-        json_decref(o);
-        errno = 0;
-    }
-    if (s == GG_OK && ferror(f)) {
-        s = gg_fail(err, errno == EISDIR ? GG_ERR_DATA : GG_ERR_IO, "%s: read failed: %s", path,
-                    strerror(errno ? errno : EIO));
-    }
-    free(line);
-    fclose(f);
-    return s;
+    s = read_jsonl(path, read_line, run, &run->lines, &run->partial_last_line, err);
+    return s == GG_OK ? read_compress(run, err) : s;
 }

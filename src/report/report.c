@@ -4,7 +4,8 @@
  * always escaped (rp_html, rp_json_str). Layout: summary cards, the
  * diagnosis in plain words, the charts in a responsive grid (wide charts
  * are drawn twice, wide and compact, and CSS shows the one that fits), the
- * events, the epochs, the config and the environment. */
+ * events, the epochs, the compression lab's table (when the run has a
+ * compress.jsonl), the config and the environment. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -273,12 +274,8 @@ static void placeholder(FILE *f, const char *text) {
     fputs("</p>", f);
 }
 
-static void draw(page *pg, rp_chart *c, bool wide) {
-    FILE *f = pg->f;
-    c->x_lo = pg->x_lo;
-    c->x_hi = pg->x_hi;
-    c->vrules = pg->vrules;
-    c->nvrules = pg->nvrules;
+/* A chart at its size: a wide one twice, wide and compact (CSS shows one). */
+static void render(FILE *f, rp_chart *c, bool wide) {
     fputs("<div class=\"chart-box\">", f);
     if (wide) {
         c->width = W_WIDE;
@@ -299,6 +296,25 @@ static void draw(page *pg, rp_chart *c, bool wide) {
         rp_svg_chart(f, c);
     }
     fputs("</div>", f);
+}
+
+/* A chart against the training step: the x domain shared by all of them,
+ * so they line up, and the epoch ends. */
+static void draw(page *pg, rp_chart *c, bool wide) {
+    c->x_lo = pg->x_lo;
+    c->x_hi = pg->x_hi;
+    c->vrules = pg->vrules;
+    c->nvrules = pg->nvrules;
+    render(pg->f, c, wide);
+}
+
+/* A chart against sparsity: x from lo to hi as fractions, labelled in %. */
+static void draw_sparsity(page *pg, rp_chart *c, double lo, double hi, bool wide) {
+    c->x_lo = lo;
+    c->x_hi = hi;
+    c->x_label = "sparsity";
+    c->x_percent = true;
+    render(pg->f, c, wide);
 }
 
 /* ---- charts ----------------------------------------------------------------- */
@@ -367,6 +383,75 @@ static void chart_accuracy(page *pg) {
                       .y_scale = 0, .y_percent = true, .y_clamp01 = true, .lines = ls->l,
                       .nlines = ls->n, .hlines = &test, .nhlines = isfinite(r->test_acc) ? 1 : 0};
         draw(pg, &c, false);
+    }
+    fputs("</section>\n", pg->f);
+    ls_free(ls);
+    free(ls);
+}
+
+/* Pruning, for runs whose lines carry "sparsity" (others get no card). */
+static void chart_sparsity(page *pg) {
+    rp_run *r = pg->run;
+    if (!r->has_sparsity) return;
+    lineset *ls = calloc(1, sizeof *ls);
+    card_open(pg->f, "sparsity", "Pruning: sparsity", false,
+              "Share of the prunable weights that are exactly zero after each step, in %");
+    if (!ls) {
+        placeholder(pg->f, "Out of memory.");
+        fputs("</section>", pg->f);
+        return;
+    }
+    ls_add(ls, &r->sparsity, dupf("per step"), "c3", RP_STYLE_LINE, source_json("step", NULL, -1, "sparsity"),
+           false);
+    ls_add(ls, &r->ep_sparsity, dupf("at epoch end"), "c3", RP_STYLE_POINTS,
+           source_json("epoch", NULL, -1, "sparsity"), true);
+    ls_points(ls);
+    if (ls->n == 0) {
+        placeholder(pg->f, "Out of memory.");
+    } else {
+        legend_lines(pg->f, ls);
+        fputs("</div>", pg->f);
+        rp_chart c = {.id = "sparsity", .title = "Sparsity per step", .y_label = "sparsity", .y_scale = 0,
+                      .y_percent = true, .y_clamp01 = true, .y_zero = true, .lines = ls->l, .nlines = ls->n};
+        draw(pg, &c, false);
+    }
+    fputs("</section>\n", pg->f);
+    ls_free(ls);
+    free(ls);
+}
+
+/* What pruning cost: each epoch's accuracy at the sparsity it had reached. */
+static void chart_accuracy_sparsity(page *pg) {
+    rp_run *r = pg->run;
+    if (!r->has_sparsity) return;
+    lineset *ls = calloc(1, sizeof *ls);
+    card_open(pg->f, "accuracy-sparsity", "Pruning: accuracy against sparsity", false,
+              "Accuracy at each epoch's end against the sparsity reached then, both in %; "
+              "points joined in epoch order");
+    if (!ls) {
+        placeholder(pg->f, "Out of memory.");
+        fputs("</section>", pg->f);
+        return;
+    }
+    ls_add(ls, &r->sp_train_acc, dupf("train"), "c0", RP_STYLE_POINTS,
+           dupf("{\"type\":\"epoch\",\"field\":\"train_acc\",\"x_field\":\"sparsity\"}"), true);
+    ls_add(ls, &r->sp_val_acc, dupf("validation"), "c1", RP_STYLE_POINTS,
+           dupf("{\"type\":\"epoch\",\"field\":\"val_acc\",\"x_field\":\"sparsity\"}"), true);
+    ls_points(ls);
+    if (ls->n == 0) {
+        placeholder(pg->f, r->ep_sparsity.n
+                               ? "No accuracy in this run: the loss is not a classification loss."
+                               : "No epoch has finished yet: accuracy is measured at each epoch's end.");
+    } else {
+        legend_lines(pg->f, ls);
+        fputs("</div>", pg->f);
+        /* the sparsities reached, widened to nice numbers within 0..100% */
+        rp_axis a;
+        rp_axis_fit(&a, r->ep_sparsity.ymin, r->ep_sparsity.ymax, false);
+        rp_chart c = {.id = "accuracy-sparsity", .title = "Accuracy against sparsity, per epoch",
+                      .y_label = "accuracy", .y_scale = 0, .y_percent = true, .y_clamp01 = true,
+                      .lines = ls->l, .nlines = ls->n};
+        draw_sparsity(pg, &c, a.lo < 0 ? 0 : a.lo, a.hi > 1 ? 1 : a.hi, false);
     }
     fputs("</section>\n", pg->f);
     ls_free(ls);
@@ -693,12 +778,15 @@ static void write_head(page *pg) {
     }
     fprintf(f, "</p></div><span class=\"badge %s\">%s</span></header>\n", badge[st], word[st]);
     fputs("<nav class=\"toc\"><a href=\"#diagnosis\">Diagnosis</a><a href=\"#sec-loss\">Loss</a>"
-          "<a href=\"#sec-accuracy\">Accuracy</a><a href=\"#sec-lr\">Learning rate</a>"
+          "<a href=\"#sec-accuracy\">Accuracy</a>", f);
+    if (r->has_sparsity) fputs("<a href=\"#sec-sparsity\">Pruning</a>", f);
+    fputs("<a href=\"#sec-lr\">Learning rate</a>"
           "<a href=\"#sec-grad-norm\">Gradient norm</a><a href=\"#sec-grad-flow\">Gradient flow</a>"
           "<a href=\"#sec-layer-grad\">Per layer</a><a href=\"#sec-update-ratio\">Update ratio</a>"
           "<a href=\"#sec-activations\">Dead/saturated</a><a href=\"#events\">Events</a>"
-          "<a href=\"#epochs\">Epochs</a><a href=\"#config\">Config</a>"
-          "<a href=\"#environment\">Environment</a></nav>\n", f);
+          "<a href=\"#epochs\">Epochs</a>", f);
+    if (r->compress.present) fputs("<a href=\"#compression\">Compression</a>", f);
+    fputs("<a href=\"#config\">Config</a><a href=\"#environment\">Environment</a></nav>\n", f);
 }
 
 static void write_cards(page *pg) {
@@ -719,6 +807,14 @@ static void write_cards(page *pg) {
     snprintf(n, sizeof n, "epoch %lld \xC2\xB7 loss %.3g", (long long)e->epoch, e->val_loss);
     stat_card(f, "Val accuracy", isfinite(e->val_acc) ? v : "\xE2\x80\x94",
               !r->epoch_lines ? "at each epoch's end" : isfinite(e->val_loss) ? n : "no validation split");
+    if (r->has_sparsity) { /* the latest value: the last step's, else the last epoch's */
+        bool step = r->sparsity.n > 0;
+        const rp_pt *last = step ? &r->sparsity.last : &r->ep_sparsity.last;
+        snprintf(v, sizeof v, "%.1f%%", 100 * last->y);
+        if (step) snprintf(n, sizeof n, "zero weights after step %.0f", last->x);
+        else snprintf(n, sizeof n, "zero weights at epoch %lld", (long long)last->tag);
+        stat_card(f, "Sparsity", v, n);
+    }
     double tl = isfinite(e->train_loss) ? e->train_loss : r->loss.last.y;
     rp_fmt_num(v, sizeof v, tl);
     snprintf(n, sizeof n, "%s", isfinite(e->train_loss) ? "last epoch" : "last step");
@@ -908,7 +1004,7 @@ static void num_cell(FILE *f, double v, bool pct) {
     fprintf(f, "<td class=\"num\">%s</td>", isfinite(v) ? b : "\xE2\x80\x94");
 }
 
-static void epoch_row(FILE *f, const rp_epoch_row *e) {
+static void epoch_row(FILE *f, const rp_epoch_row *e, bool sparsity) {
     fprintf(f, "<tr><td class=\"num\">%lld</td><td class=\"num\">%lld</td>", (long long)e->epoch,
             (long long)e->step);
     num_cell(f, e->train_loss, false);
@@ -917,6 +1013,7 @@ static void epoch_row(FILE *f, const rp_epoch_row *e) {
     num_cell(f, e->val_acc, true);
     num_cell(f, e->samples_per_s, false);
     num_cell(f, e->lr, false);
+    if (sparsity) num_cell(f, e->sparsity, true);
     fputs("</tr>", f);
 }
 
@@ -936,11 +1033,169 @@ static void write_epochs(page *pg) {
         fputs("<p class=\"unit\">Measured at each epoch's end</p>", f);
     fputs("<div class=\"tbl\"><table><thead><tr><th class=\"num\">epoch</th><th class=\"num\">step</th>"
           "<th class=\"num\">train loss</th><th class=\"num\">train acc</th><th class=\"num\">val loss</th>"
-          "<th class=\"num\">val acc</th><th class=\"num\">samples/s</th><th class=\"num\">lr</th></tr>"
-          "</thead><tbody>", f);
-    for (int i = 0; i < r->n_ep_rows; i++) epoch_row(f, &r->ep_rows[i]);
-    if (r->n_ep_rows == 0 || r->ep_rows[r->n_ep_rows - 1].ord != r->last_epoch.ord) epoch_row(f, &r->last_epoch);
+          "<th class=\"num\">val acc</th><th class=\"num\">samples/s</th><th class=\"num\">lr</th>", f);
+    if (r->has_sparsity) fputs("<th class=\"num\">sparsity</th>", f);
+    fputs("</tr></thead><tbody>", f);
+    for (int i = 0; i < r->n_ep_rows; i++) epoch_row(f, &r->ep_rows[i], r->has_sparsity);
+    if (r->n_ep_rows == 0 || r->ep_rows[r->n_ep_rows - 1].ord != r->last_epoch.ord)
+        epoch_row(f, &r->last_epoch, r->has_sparsity);
     fputs("</tbody></table></div></section>\n", f);
+}
+
+/* ---- compression ---------------------------------------------------------------- */
+
+static void text_cell(FILE *f, const char *text) {
+    fputs("<td class=\"num\">", f);
+    rp_html(f, text ? text : "\xE2\x80\x94");
+    fputs("</td>", f);
+}
+
+/* A cell of printf(fmt, v), or a dash when v is not finite. */
+static void fmt_cell(FILE *f, const char *fmt, double v) {
+    char b[48];
+    if (isfinite(v)) snprintf(b, sizeof b, fmt, v);
+    text_cell(f, isfinite(v) ? b : NULL);
+}
+
+/* a / b as "3.94x", a dash when either is missing */
+static void ratio_cell(FILE *f, double a, double b) {
+    fmt_cell(f, "%.2fx", a > 0 && b > 0 ? a / b : NAN);
+}
+
+/* A row's place on the sparsity axis: the level asked for, else the one reached. */
+static double row_sparsity(const rp_compress_row *w) {
+    return isfinite(w->sparsity) ? w->sparsity : w->reached;
+}
+
+static void compress_settings(FILE *f, const rp_compress *c) {
+    fputs("<p class=\"unit\">", f);
+    if (!c->has_header) {
+        fputs("Test accuracy, size and speed of the model pruned to each sparsity, float and int8 "
+              "(compress.jsonl has no <code>compress_run</code> header: the settings are unknown)</p>", f);
+        return;
+    }
+    fputs("Test accuracy, size and speed of ", f);
+    if (c->model) {
+        fputs("<code>", f);
+        rp_html(f, c->model);
+        fputs("</code>", f);
+    } else {
+        fputs("the model", f);
+    }
+    fputs(" pruned to each sparsity, float and int8: ", f);
+    fputs(c->structured == 1 ? "structured" : c->structured == 0 ? "unstructured" : "magnitude", f);
+    fputs(" pruning", f);
+    if (c->scope) {
+        fputs(", ", f);
+        rp_html(f, c->scope);
+        fputs(" scope", f);
+    }
+    if (c->finetune_epochs > 0)
+        fprintf(f, ", fine-tuned %lld epoch%s per level", (long long)c->finetune_epochs,
+                c->finetune_epochs == 1 ? "" : "s");
+    else if (c->finetune_epochs == 0)
+        fputs(", no fine-tuning", f);
+    if (c->int8_kernel) {
+        fputs("; int8 kernel ", f);
+        rp_html(f, c->int8_kernel);
+    }
+    if (c->test_samples >= 0) fprintf(f, "; %lld test samples", (long long)c->test_samples);
+    if (c->calib_samples >= 0) fprintf(f, ", %lld for calibration", (long long)c->calib_samples);
+    if (c->eval_batch > 0) fprintf(f, ", batch %lld", (long long)c->eval_batch);
+    fputs("</p>", f);
+}
+
+static void compress_chart(page *pg, const rp_compress_row *rows, int n) {
+    static const struct {
+        const char *label, *cls, *field;
+        size_t offset;
+    } kinds[] = {{"one-shot", "c0", "oneshot_accuracy", offsetof(rp_compress_row, oneshot_acc)},
+                 {"fine-tuned", "c1", "finetuned_accuracy", offsetof(rp_compress_row, finetuned_acc)},
+                 {"int8", "c2", "int8_accuracy", offsetof(rp_compress_row, int8_acc)}};
+    rp_line lines[3];
+    rp_pt pts[3][RP_COMPRESS_ROWS_CAP];
+    char src[3][96];
+    int nl = 0;
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        int np = 0;
+        for (int i = 0; i < n; i++) {
+            double x = row_sparsity(&rows[i]);
+            double y = *(const double *)((const char *)&rows[i] + kinds[k].offset);
+            if (isfinite(x) && isfinite(y)) pts[nl][np++] = (rp_pt){x, y, 0};
+        }
+        if (np == 0) continue; /* e.g. no fine-tuning: no line */
+        snprintf(src[nl], sizeof src[nl], "{\"type\":\"compress\",\"field\":\"%s\",\"x_field\":\"sparsity\"}",
+                 kinds[k].field);
+        lines[nl] = (rp_line){.label = kinds[k].label, .cls = kinds[k].cls, .style = RP_STYLE_POINTS,
+                              .p = pts[nl], .n = np, .source = src[nl]};
+        nl++;
+    }
+    if (nl == 0) {
+        placeholder(pg->f, "No accuracy was measured.");
+        return;
+    }
+    fputs("<div class=\"legend\">", pg->f);
+    for (int i = 0; i < nl; i++) legend_line(pg->f, &lines[i]);
+    fputs("</div>", pg->f);
+    rp_chart c = {.id = "compression", .title = "Test accuracy against sparsity: one-shot, fine-tuned, int8",
+                  .y_label = "test accuracy", .y_scale = 0, .y_percent = true, .y_clamp01 = true,
+                  .lines = lines, .nlines = nl};
+    draw_sparsity(pg, &c, 0, 1, true);
+}
+
+static void write_compression(page *pg) {
+    FILE *f = pg->f;
+    const rp_compress *c = &pg->run->compress;
+    if (!c->present) return;
+    fputs("<section id=\"compression\" class=\"card block\"><h2>Compression</h2>", f);
+    compress_settings(f, c);
+    if (c->nrows == 0) {
+        placeholder(f, "compress.jsonl has no rows yet: gradguard compress RUN_DIR --sweep writes one "
+                       "per sparsity.");
+        fputs("</section>\n", f);
+        return;
+    }
+    /* by sparsity, for the chart's lines and the table (stable: equal levels keep their order) */
+    rp_compress_row rows[RP_COMPRESS_ROWS_CAP];
+    int n = c->nrows;
+    memcpy(rows, c->rows, (size_t)n * sizeof *rows);
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0; j--) {
+            double a = row_sparsity(&rows[j - 1]), b = row_sparsity(&rows[j]);
+            if (!(isnan(a) ? !isnan(b) : a > b)) break;
+            rp_compress_row t = rows[j];
+            rows[j] = rows[j - 1];
+            rows[j - 1] = t;
+        }
+    compress_chart(pg, rows, n);
+    fputs("<div class=\"tbl\"><table><thead><tr><th class=\"num\">sparsity</th><th class=\"num\">reached</th>"
+          "<th class=\"num\">one-shot</th><th class=\"num\">fine-tuned</th><th class=\"num\">int8</th>"
+          "<th class=\"num\">float KB</th><th class=\"num\">int8 KB</th><th class=\"num\">size ratio</th>"
+          "<th class=\"num\">float samples/s</th><th class=\"num\">int8 samples/s</th>"
+          "<th class=\"num\">int8 speed-up</th></tr></thead><tbody>", f);
+    for (int i = 0; i < n; i++) {
+        const rp_compress_row *w = &rows[i];
+        fputs("<tr>", f);
+        fmt_cell(f, "%.4g%%", 100 * w->sparsity);
+        num_cell(f, w->reached, true);
+        num_cell(f, w->oneshot_acc, true);
+        num_cell(f, w->finetuned_acc, true);
+        num_cell(f, w->int8_acc, true);
+        fmt_cell(f, "%.1f", w->float_bytes / 1024);
+        fmt_cell(f, "%.1f", w->int8_bytes / 1024);
+        ratio_cell(f, w->float_bytes, w->int8_bytes);
+        fmt_cell(f, "%.0f", w->float_sps);
+        fmt_cell(f, "%.0f", w->int8_sps);
+        ratio_cell(f, w->int8_sps, w->float_sps);
+        fputs("</tr>", f);
+    }
+    if (c->rows_dropped)
+        fprintf(f, "<tr class=\"gap\"><td colspan=\"11\">%lld more rows not listed</td></tr>",
+                (long long)c->rows_dropped);
+    fputs("</tbody></table></div><p class=\"note\">Accuracy on the test split; KB are 1024 bytes of the "
+          "saved file; size ratio = float / int8 bytes; speed-up = int8 / float samples per second", f);
+    if (c->partial_last_line) fputs("; the last line of compress.jsonl is still being written (left out)", f);
+    fputs(".</p></section>\n", f);
 }
 
 /* One line of YAML, keys and comments marked. */
@@ -1091,6 +1346,8 @@ static gg_status write_page(page *pg) {
     fputs("<div class=\"grid\">\n", f);
     chart_loss(pg);
     chart_accuracy(pg);
+    chart_sparsity(pg);
+    chart_accuracy_sparsity(pg);
     chart_grad_norm(pg);
     chart_lr(pg);
     chart_activations(pg);
@@ -1100,6 +1357,7 @@ static gg_status write_page(page *pg) {
     fputs("</div>\n", f);
     write_events(pg);
     write_epochs(pg);
+    write_compression(pg);
     write_config(pg);
     write_environment(pg);
     fputs("<footer>Generated by gradguard ", f);

@@ -135,9 +135,37 @@ typedef struct rp_act {
 typedef struct rp_epoch_row {
     int64_t epoch, step, ord;
     double train_loss, train_acc, val_loss, val_acc, samples_per_s, lr;
+    double sparsity; /* NaN when the run does not prune */
 } rp_epoch_row;
 
 #define RP_EPOCH_ROWS_CAP 64
+
+/* RUN_DIR/compress.jsonl, written by `gradguard compress --sweep`: a
+ * compress_run header, then one line per sparsity level. A new header
+ * starts a new sweep, so the report shows the latest one; rows beyond the
+ * cap are counted, not kept. NaN (or -1, or NULL) where a field is null or
+ * missing. */
+typedef struct rp_compress_row {
+    double sparsity, reached;
+    double oneshot_acc, finetuned_acc, int8_acc;
+    double float_bytes, int8_bytes;
+    double float_sps, int8_sps;
+} rp_compress_row;
+
+#define RP_COMPRESS_ROWS_CAP 64
+
+typedef struct rp_compress {
+    bool present; /* the file exists */
+    char *path;
+    bool partial_last_line; /* an unterminated last line that did not parse: being written */
+    bool has_header;
+    char *model, *scope, *int8_kernel;
+    int structured; /* 1, 0, -1 unknown */
+    int64_t finetune_epochs, test_samples, calib_samples, eval_batch; /* -1 unknown */
+    rp_compress_row rows[RP_COMPRESS_ROWS_CAP];
+    int nrows;
+    int64_t rows_dropped;
+} rp_compress;
 
 /* A key and its value, as text, from the run header line. */
 typedef struct rp_kv {
@@ -187,11 +215,18 @@ typedef struct rp_run {
     rp_kv *env;
     int nenv;
     int run_lines; /* header lines: more than one after a resume */
+    /* pruning: the "sparsity" field of step and epoch lines, absent when
+     * the run does not prune; accuracy against sparsity has x = sparsity
+     * and the epoch as tag */
+    bool has_sparsity;
+    rp_series sparsity, ep_sparsity, sp_train_acc, sp_val_acc;
+    rp_compress compress;
 } rp_run;
 
-/* Reads RUN_DIR/metrics.jsonl line by line into run. GG_ERR_DATA naming
- * the file (and line) when it is missing or a line is not JSON, GG_ERR_IO
- * when reading fails. */
+/* Reads RUN_DIR/metrics.jsonl line by line into run, then
+ * RUN_DIR/compress.jsonl when there is one. GG_ERR_DATA naming the file
+ * (and line) when metrics.jsonl is missing or a line is not JSON (or, in
+ * compress.jsonl, has no "type"), GG_ERR_IO when reading fails. */
 gg_status rp_read_run(const char *run_dir, rp_run *run, gg_error *err);
 void rp_run_free(rp_run *run);
 rp_evkind *rp_run_event_kind(rp_run *run, const char *name);

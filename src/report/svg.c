@@ -245,7 +245,7 @@ static void draw_axes(FILE *f, const rp_chart *c, const geom *g, const rp_axis *
     }
     double xsp = tick_spacing(x, 5);
     for (int i = 0; i < nx; i++) {
-        rp_tick_label(buf, sizeof buf, x, t[32 + i], xsp, false);
+        rp_tick_label(buf, sizeof buf, x, t[32 + i], xsp, c->x_percent);
         fputs("<text x=\"", f);
         co(f, rp_map(x, t[32 + i]));
         fputs("\" y=\"", f);
@@ -412,8 +412,10 @@ static void write_data(FILE *f, const rp_chart *c, const rp_axis *x, const rp_ax
     rp_json_str(f, c->title);
     fputs(",\"y_label\":", f);
     rp_json_str(f, c->y_label);
-    fprintf(f, ",\"y_log\":%s,\"y_percent\":%s,", y->log ? "true" : "false",
-            c->y_percent ? "true" : "false");
+    fputs(",\"x_label\":", f);
+    rp_json_str(f, c->x_label ? c->x_label : "step");
+    fprintf(f, ",\"x_percent\":%s,\"y_log\":%s,\"y_percent\":%s,", c->x_percent ? "true" : "false",
+            y->log ? "true" : "false", c->y_percent ? "true" : "false");
     json_key(f, "x_domain");
     fputc('[', f);
     rp_json_num(f, x->lo);

@@ -76,7 +76,9 @@ typedef struct rp_chart {
     int nhlines;
     const double *vrules; /* faint vertical lines (epoch ends) */
     int nvrules;
-    double x_lo, x_hi; /* the x domain (steps) */
+    double x_lo, x_hi; /* the x domain (steps, unless x_label says otherwise) */
+    const char *x_label; /* NULL: the training step; else what x is (its tooltip and data block) */
+    bool x_percent;      /* x is a fraction, labelled in % */
     const char *variant; /* NULL: the chart and its data block; "c" etc.: another
                             drawing of it (svg id chart-ID-c), no data block */
 } rp_chart;

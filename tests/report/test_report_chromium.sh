@@ -9,7 +9,10 @@
 #   "dark" under --force-dark-mode, and the screenshots' background differs;
 # - screenshots at phone (390x844) and desktop (1440x900) widths, light and
 #   dark, are written to $GG_SCREENSHOT_DIR (default: a temporary directory)
-#   and have the requested size.
+#   and have the requested size;
+# - hover read-outs: on the report of the same run given "sparsity" fields
+#   and a compress.jsonl, a pointer on a point of each chart against
+#   sparsity (and of the sparsity chart, against the step) shows its values.
 # Needs GG_BIN (set by CTest) and `chromium`; without chromium it exits 77
 # (skipped).
 set -u
@@ -69,6 +72,57 @@ for spec in phone:390:844 desktop:1440:900; do
         [ -s "$out" ] || { bad "no screenshot $out"; continue; }
     done
 done
+
+# Hover read-outs, in a copy of the report of the same run given "sparsity"
+# fields and a compress.jsonl: a script moves the pointer onto the
+# second-to-last point of each chart's first series and writes the read-out
+# it got into <body data-hover>.
+/usr/bin/python3 - "$tmp/run" "$tmp/pruned" <<'EOF' || bad "could not make the pruned run"
+import json, sys
+from pathlib import Path
+src, dst = Path(sys.argv[1]), Path(sys.argv[2])
+dst.mkdir()
+(dst / "config.yaml").write_bytes((src / "config.yaml").read_bytes())
+sp = 0.0
+with open(src / "metrics.jsonl") as f, open(dst / "metrics.jsonl", "w") as out:
+    for line in f:
+        o = json.loads(line)
+        if o.get("type") == "step":
+            sp = o["sparsity"] = min(0.9, 0.9 * o["step"] / 400)
+        elif o.get("type") == "epoch":
+            o["sparsity"] = sp
+        out.write(json.dumps(o) + "\n")
+with open(dst / "compress.jsonl", "w") as out:
+    out.write('{"type":"compress_run","model":"m","finetune_epochs":2}\n')
+    for s, a in ((0, 0.9), (0.5, 0.89), (0.9, 0.8), (0.95, 0.6)):
+        out.write(json.dumps({"type": "compress", "sparsity": s, "reached": s, "oneshot_accuracy": a,
+                              "finetuned_accuracy": None if s == 0 else a + 0.05, "int8_accuracy": a - 0.01,
+                              "float_bytes": 4000, "int8_bytes": 1000}) + "\n")
+EOF
+"$GG_BIN" report "$tmp/pruned" > /dev/null || bad "report of the pruned run exited $?"
+/usr/bin/python3 - "$tmp/pruned/report.html" "$tmp/hover.html" <<'EOF' || bad "could not make the hover page"
+import sys
+from pathlib import Path
+probe = """<script>
+(function(){var out=[];["compression","accuracy-sparsity","sparsity"].forEach(function(id){
+var svg=document.getElementById("chart-"+id),d=JSON.parse(document.getElementById("data-"+id).textContent);
+var ds=svg.dataset,s=d.series[0],i=s.x.length-2,r=svg.getBoundingClientRect(),vb=svg.viewBox.baseVal;
+var vx=+ds.px0+(s.x[i]-ds.x0)/(ds.x1-ds.x0)*(ds.px1-ds.px0),vy=+ds.py0+(s.y[i]-ds.y0)/(ds.y1-ds.y0)*(ds.py1-ds.py0);
+svg.dispatchEvent(new PointerEvent("pointermove",{clientX:r.left+vx*r.width/vb.width,clientY:r.top+vy*r.height/vb.height}));
+var tip=document.getElementById("tip");out.push(id+"="+(tip.hidden?"hidden":tip.textContent));});
+document.body.setAttribute("data-hover",out.join(" | "));})();
+</script>
+</body>"""
+page = Path(sys.argv[1]).read_text(encoding="utf-8")
+Path(sys.argv[2]).write_text(page.replace("</body>", probe), encoding="utf-8")
+EOF
+(page="$tmp/hover.html"; chrome --dump-dom --window-size=1440,900 > "$tmp/hover-dom.html" 2> /dev/null)
+hover=$(grep -o 'data-hover="[^"]*"' "$tmp/hover-dom.html")
+echo "$hover" | grep -q 'compression=sparsity 90.00%one-shot80.00%fine-tuned85.00%int879.00%' ||
+    bad "compression chart read-out: $hover"
+echo "$hover" | grep -q 'accuracy-sparsity=sparsity 90.00% · epoch [0-9]*train' ||
+    bad "accuracy against sparsity read-out: $hover"
+echo "$hover" | grep -q 'sparsity=step 599 · epoch 599per step90.00%' || bad "sparsity chart read-out: $hover"
 
 # Sizes, and the background of light and dark (a pixel near the top left).
 /usr/bin/python3 - "$shots" <<'EOF' || fail=1

@@ -12,6 +12,11 @@ writes a diagnosis), runs `gradguard report` on it and checks:
   of log10 of the monitored gradient norms they cover;
 - every chart draws as many lines as its data has series, stays within about
   2000 points, and every <svg> has a viewBox and a <title>;
+- the same run with "sparsity" added to its step and epoch lines, and a
+  compress.jsonl beside it: the pruning charts (sparsity per step, accuracy
+  against sparsity) and the compression chart match the files point for
+  point, the compression table's cells are the file's numbers formatted as
+  documented, and the run without them has none of these sections;
 - nothing external: no src or href to http(s), no @import, no remote url(),
   no script but the data blocks and the one inline script;
 - the command's errors: no metrics.jsonl or a broken line exits 2 naming the
@@ -138,7 +143,26 @@ def step_value(rec, src):
     return rec.get(src["field"])
 
 
-def check_lines(d, m):
+def read_compress(path):
+    """The rows of the latest sweep in compress.jsonl (a header starts one)."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            o = json.loads(line)
+            if o["type"] == "compress_run":
+                rows = []
+            elif o["type"] == "compress":
+                rows.append(o)
+    return rows
+
+
+def is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_lines(d, m, lab=None):
     steps, epochs, epoch_step, events, summary, monitored = m
     cid = d["id"]
     total = sum(len(s["x"]) for s in d["series"])
@@ -147,7 +171,27 @@ def check_lines(d, m):
         src, xs, ys = s["source"], s["x"], s["y"]
         name = f"{cid}/{s['label']}"
         check(len(xs) == len(ys) and len(xs) > 0, f"{name}: x and y lengths")
-        check(all(a < b for a, b in zip(xs, xs[1:])), f"{name}: x not increasing")
+        if d.get("x_label", "step") == "step":
+            check(all(a < b for a, b in zip(xs, xs[1:])), f"{name}: x not increasing")
+        if "x_field" in src:  # x is a value of the same line, not its step
+            xf, f = src["x_field"], src["field"]
+            if src["type"] == "epoch":
+                recs = {e: rec for e, rec in epochs.items() if is_num(rec.get(xf)) and is_num(rec.get(f))}
+                check(s["epoch"] == sorted(recs), f"{name}: epochs {s['epoch']} != {sorted(recs)}")
+                for x, y, e in zip(xs, ys, s["epoch"]):
+                    rec = recs.get(e, {})
+                    if not check(close(x, rec.get(xf)) and close(y, rec.get(f)),
+                                 f"{name}: epoch {e}: ({x}, {y}) != ({rec.get(xf)}, {rec.get(f)})"):
+                        break
+            elif check(src["type"] == "compress" and lab is not None, f"{name}: unknown source {src}"):
+                want = sorted(((r[xf] if is_num(r.get(xf)) else r.get("reached")), r[f])
+                              for r in lab if is_num(r.get(f))
+                              and (is_num(r.get(xf)) or is_num(r.get("reached"))))
+                got = list(zip(xs, ys))
+                same = len(got) == len(want) and all(close(a, c) and close(b, e)
+                                                     for (a, b), (c, e) in zip(got, want))
+                check(same, f"{name}: {got} != {want}")
+            continue
         if src["type"] == "step":
             for x, y in zip(xs, ys):
                 rec = steps.get(int(x))
@@ -210,7 +254,7 @@ def check_heat(d, m):
                 return
 
 
-def check_page(html_path, m):
+def check_page(html_path, m, lab=None, pruned=False):
     text = Path(html_path).read_text(encoding="utf-8")
     p = Page()
     p.feed(text)
@@ -239,8 +283,13 @@ def check_page(html_path, m):
             code.append(body)
     check(len(code) == 1, f"{len(code)} inline scripts")
     expected = ["loss", "accuracy", "lr", "grad-norm", "grad-flow", "layer-grad", "update-ratio", "activations"]
-    for cid in expected:
+    extra = (["sparsity", "accuracy-sparsity"] if pruned else []) + (["compression"] if lab is not None else [])
+    for cid in expected + extra:
         check(cid in data, f"no data block for chart {cid}")
+    for cid in {"sparsity", "accuracy-sparsity", "compression"} - set(extra):
+        check(cid not in data, f"chart {cid} in a report whose run has no data for it")
+    check(('id="sec-sparsity"' in text) == pruned, "the pruning card shown or left out wrongly")
+    check(('id="compression"' in text) == (lab is not None), "the compression section shown or left out wrongly")
     # svgs
     check(len(p.svgs) >= len(expected), f"{len(p.svgs)} svgs")
     for s in p.svgs:
@@ -253,10 +302,93 @@ def check_page(html_path, m):
                   f"svg {a.get('id')}: {s['lines']} lines drawn, {len(data[cid]['series'])} in its data")
     for cid, d in data.items():
         if d["kind"] == "lines":
-            check_lines(d, m)
+            check_lines(d, m, lab)
         else:
             check_heat(d, m)
+    if lab is not None:
+        check_compress_table(text, lab)
     return data
+
+
+class Cells(HTMLParser):
+    """The text of each <td> of each <tr> in the compression section's table."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.rows, self.cell = [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag == "td":
+            self.cell = ""
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self.cell is not None:
+            self.rows[-1].append(self.cell)
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+
+
+def check_compress_table(text, lab):
+    """Each row of the table: the file's numbers as docs/report.md formats them, by sparsity."""
+    start = text.index('<section id="compression"')
+    sec = text[start:text.index("</section>", start)]
+    p = Cells()
+    p.feed(sec[sec.index("<tbody>"):])
+    dash = "\u2014"
+
+    def fmt(v, f):
+        return f(v) if is_num(v) else dash
+
+    def ratio(a, b):
+        return f"{a / b:.2f}x" if is_num(a) and is_num(b) and a > 0 and b > 0 else dash
+
+    pct = lambda v: f"{100 * v:.2f}%"
+    want = []
+    for r in sorted(lab, key=lambda r: r["sparsity"]):
+        want.append([fmt(r.get("sparsity"), lambda v: f"{100 * v:.4g}%"), fmt(r.get("reached"), pct),
+                     fmt(r.get("oneshot_accuracy"), pct), fmt(r.get("finetuned_accuracy"), pct),
+                     fmt(r.get("int8_accuracy"), pct), fmt(r.get("float_bytes"), lambda v: f"{v / 1024:.1f}"),
+                     fmt(r.get("int8_bytes"), lambda v: f"{v / 1024:.1f}"),
+                     ratio(r.get("float_bytes"), r.get("int8_bytes")),
+                     fmt(r.get("float_samples_per_s"), lambda v: f"{v:.0f}"),
+                     fmt(r.get("int8_samples_per_s"), lambda v: f"{v:.0f}"),
+                     ratio(r.get("int8_samples_per_s"), r.get("float_samples_per_s"))])
+    check(p.rows == want, f"compression table {p.rows} != {want}")
+
+
+def prune_copy(src_dir, dst_dir):
+    """src_dir's run as if it had pruned: sparsity rising to 90% at step 400,
+    on step lines and (the last step's) on epoch lines; and a compress.jsonl."""
+    os.mkdir(dst_dir)
+    Path(dst_dir, "config.yaml").write_bytes(Path(src_dir, "config.yaml").read_bytes())
+    sparsity = 0.0
+    with open(os.path.join(src_dir, "metrics.jsonl")) as f, open(os.path.join(dst_dir, "metrics.jsonl"), "w") as out:
+        for line in f:
+            o = json.loads(line)
+            if o.get("type") == "step":
+                sparsity = round(min(0.9, 0.9 * o["step"] / 400), 6)
+                o["sparsity"] = sparsity
+            elif o.get("type") == "epoch":
+                o["sparsity"] = sparsity
+            out.write(json.dumps(o) + "\n")
+    lab = [{"type": "compress_run", "model": "runs/<i>x</i>/model.safetensors", "structured": False,
+            "scope": "global", "finetune_epochs": 4, "int8_kernel": "avx512-vnni", "test_samples": 10000,
+            "calib_samples": 2000, "eval_batch": 1000}]
+    for sp, one, ft, q in ((0, 0.8989, None, 0.8987), (0.5, 0.8952, 0.8991, 0.8979), (0.9, 0.61, 0.889, 0.887),
+                           (0.75, 0.872, 0.8968, None), (0.95, 0.31, 0.861, 0.858)):
+        lab.append({"type": "compress", "sparsity": sp, "reached": sp + 1e-7 if sp else 0, "oneshot_accuracy": one,
+                    "finetuned_accuracy": ft, "int8_accuracy": q, "float_bytes": 1630616 - int(sp * 1000),
+                    "int8_bytes": 413658 if sp != 0.95 else None, "float_samples_per_s": 72000 + sp * 1000,
+                    "int8_samples_per_s": 127000.5, "unknown_field": [1, 2]})
+    with open(os.path.join(dst_dir, "compress.jsonl"), "w") as out:
+        for o in lab:
+            out.write(json.dumps(o) + "\n")
+    return lab[1:]
 
 
 def run(args, **kw):
@@ -284,6 +416,24 @@ def main():
         check(r.stdout.strip() == f"report: {out}", f"report printed {r.stdout!r}")
         data = check_page(out, m)
         check(len(data["grad-norm"]["events"]) >= 5, "grad-norm chart without its event lanes")
+        # the same run, pruned, with a compression table
+        pd = os.path.join(tmp, "pruned")
+        lab = prune_copy(rd, pd)
+        r = run(["report", pd])
+        check(r.returncode == 0, f"report of the pruned run: exit {r.returncode}: {r.stderr}")
+        text = Path(pd, "report.html").read_text(encoding="utf-8")
+        data = check_page(os.path.join(pd, "report.html"), read_metrics(os.path.join(pd, "metrics.jsonl")),
+                          lab, pruned=True)
+        check("runs/&lt;i&gt;x&lt;/i&gt;/model.safetensors" in text and "<i>x</i>" not in text,
+              "the compress_run header's model not escaped")
+        check(">90.0%</div>" in text, "no final sparsity among the stat cards")
+        check(data.get("accuracy-sparsity", {}).get("x_percent") is True, "accuracy against sparsity: x not in %")
+        # a compress.jsonl line without a type: exit 2 naming the file and line
+        with open(os.path.join(pd, "compress.jsonl"), "a") as f:
+            f.write('{"sparsity": 0.99}\n')
+        r = run(["report", pd])
+        check(r.returncode == 2 and "compress.jsonl:7:" in r.stderr and r.stderr.count("\n") == 1,
+              f"compress.jsonl without a type: exit {r.returncode}, {r.stderr!r}")
         # -o, and the same data
         other = os.path.join(tmp, "other.html")
         r = run(["report", rd, "-o", other])
