@@ -219,7 +219,8 @@ bool gg_guard_spike(gg_guard *gd, int64_t step, double loss, double norm) {
     const struct { gg_window *w; double x, lx; const char *what; } tests[2] = {
         {&gd->loss_w, loss, log(loss), "loss"}, {&gd->norm_w, norm, log(norm), "gradient norm"}};
     for (int k = 0; k < 2; k++) {
-        if (c->enabled && tests[k].w->n >= c->min_history && isfinite(tests[k].lx)) {
+        int history = gd->rebaseline ? tests[k].w->cap : c->min_history;
+        if (c->enabled && tests[k].w->n >= history && isfinite(tests[k].lx)) {
             /* threshold noise deviations above the level, and at least a
              * doubling: a flat series (no noise) must not flag jitter. */
             double med, scale;
@@ -237,7 +238,15 @@ bool gg_guard_spike(gg_guard *gd, int64_t step, double loss, double norm) {
     }
     gg_window_push(&gd->loss_w, tests[0].lx);
     gg_window_push(&gd->norm_w, tests[1].lx);
+    if (gd->rebaseline && gd->loss_w.n >= gd->loss_w.cap && gd->norm_w.n >= gd->norm_w.cap)
+        gd->rebaseline = false;
     return spike;
+}
+
+void gg_guard_rebaseline(gg_guard *gd) {
+    gg_window_clear(&gd->loss_w);
+    gg_window_clear(&gd->norm_w);
+    gd->rebaseline = true;
 }
 
 const gg_node *gg_guard_first_nonfinite_op(const gg_graph *g) {

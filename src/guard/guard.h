@@ -56,6 +56,7 @@ typedef struct gg_guard {
     double *scratch;      /* owned: for percentiles and medians */
     /* spike detection */
     gg_window loss_w, norm_w;
+    bool rebaseline;      /* judging waits for full windows (after gg_guard_rebaseline) */
     /* monitoring */
     gg_param_stats *pstats;   /* owned, n_params */
     gg_layer_stats *lstats;   /* owned */
@@ -97,6 +98,9 @@ gg_real gg_guard_clip(gg_guard *gd, int64_t step, double norm, double *coef);
 /* Robust spike test of the loss and the global norm against their windows
  * (neither value is in its own statistics); pushes them afterwards. */
 bool gg_guard_spike(gg_guard *gd, int64_t step, double loss, double norm);
+/* The model changed on purpose (new pruning masks): the spike detector
+ * forgets its history and judges again once its windows are full. */
+void gg_guard_rebaseline(gg_guard *gd);
 
 /* Monitoring after an update (every step while guard.monitor.every > 0):
  * gradient norms and maxima from gg_guard_measure, weight norms and update

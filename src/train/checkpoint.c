@@ -35,7 +35,7 @@
     X(sn->sched.plateau_cooldown) X(sn->cs.autoclip_n) X(sn->cs.autoclip_pos)              \
     X(sn->cs.z_count) X(sn->loss_w.n) X(sn->loss_w.pos) X(sn->norm_w.n) X(sn->norm_w.pos)     \
     X(t->totals.samples) X(t->totals.finite_samples) X(t->totals.correct)   \
-    X(t->reset_totals) X(t->es_best_epoch) X(t->es_bad)
+    X(t->reset_totals) X(t->es_best_epoch) X(t->es_bad) X(gd->rebaseline)
 #define STATE_REALS(X)                                                                       \
     X(t->opt->lr) X(t->opt->momentum) X(t->opt->beta1) X(t->sched.scale)                   \
     X(t->sched.plateau_best) X(t->cut) X(gd->cs.z_mean) X(gd->cs.z_var) X(gd->explode_ratio)\

@@ -281,10 +281,7 @@ gg_status gg_trainer_step(gg_trainer *t, gg_step_info *info, gg_error *err) {
     if (t->pruner) {
         /* New masks move the loss and the gradient norm by design: the
          * spike detector starts a new baseline rather than call it a spike. */
-        if (gg_prune_step(t->pruner, step)) {
-            gg_window_clear(&gd->loss_w);
-            gg_window_clear(&gd->norm_w);
-        }
+        if (gg_prune_step(t->pruner, step)) gg_guard_rebaseline(gd);
         info->sparsity = gg_pruner_masked(t->pruner);
     }
     /* After the counter moves: a snapshot taken now holds step `step`. */

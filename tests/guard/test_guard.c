@@ -103,6 +103,25 @@ static void test_spike_right_after_a_spike_is_still_caught(void **s) {
     fixture_close(&f);
 }
 
+/* After new pruning masks the level moves on purpose: the history is
+ * forgotten and nothing is judged until the window is full again. */
+static void test_a_rebaseline_judges_again_once_the_window_is_full(void **s) {
+    (void)s;
+    fixture f;
+    fixture_open(&f, "{spike: {window: 20, threshold: 6, min_history: 8}}");
+    feed_flat(&f, 30, 5);
+    gg_guard_rebaseline(&f.gd);
+    /* The loss jumps to 3 and settles: a step up, then noise around it. */
+    for (int i = 0; i < 20; i++)
+        if (spike(&f, 31 + i, i < 3 ? 5.0 - i : 3.0 + 0.01 * (i % 3), 6.0))
+            fail_msg("step %d judged while the window refills", 31 + i);
+    assert_int_equal(f.gd.spikes, 0);
+    assert_false(f.gd.rebaseline);
+    assert_false(spike(&f, 51, 3.01, 6.0)); /* the new level is normal */
+    assert_true(spike(&f, 52, 30.0, 6.0));  /* and a spike above it is caught */
+    fixture_close(&f);
+}
+
 static void test_nan_never_enters_the_window_nor_disables_detection(void **s) {
     (void)s;
     fixture f;
@@ -246,6 +265,7 @@ int main(void) {
         cmocka_unit_test(test_spike_in_flat_noisy_series_is_caught),
         cmocka_unit_test(test_gradient_norm_spike_is_caught_and_named),
         cmocka_unit_test(test_spike_right_after_a_spike_is_still_caught),
+        cmocka_unit_test(test_a_rebaseline_judges_again_once_the_window_is_full),
         cmocka_unit_test(test_nan_never_enters_the_window_nor_disables_detection),
         cmocka_unit_test(test_value_under_test_is_not_in_its_own_statistics),
         cmocka_unit_test(test_detection_starts_after_min_history_values),
