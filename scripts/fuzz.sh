@@ -6,7 +6,7 @@
 # on any crash, leak, timeout or OOM, naming the input that caused it; copy
 # that file into tests/fuzz/regressions/NAME/ once the bug is fixed.
 #   scripts/fuzz.sh [--keep-corpus] [NAME...]
-# NAME: idx csv safetensors config config_set (default: all). --keep-corpus
+# NAME: idx csv safetensors qmodel config config_set (default: all). --keep-corpus
 # merges the inputs that found new coverage into tests/fuzz/corpus/NAME/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,12 +16,12 @@ names=()
 for a in "$@"; do
     case $a in
     --keep-corpus) keep=1 ;;
-    idx | csv | safetensors | config | config_set) names+=("$a") ;;
-    *) echo "usage: scripts/fuzz.sh [--keep-corpus] [idx|csv|safetensors|config|config_set]..." >&2
+    idx | csv | safetensors | qmodel | config | config_set) names+=("$a") ;;
+    *) echo "usage: scripts/fuzz.sh [--keep-corpus] [idx|csv|safetensors|qmodel|config|config_set]..." >&2
        exit 2 ;;
     esac
 done
-[ ${#names[@]} -gt 0 ] || names=(idx csv safetensors config config_set)
+[ ${#names[@]} -gt 0 ] || names=(idx csv safetensors qmodel config config_set)
 seconds=${GG_FUZZ_SECONDS:-30}
 
 . scripts/deps.sh

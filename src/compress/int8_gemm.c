@@ -407,6 +407,8 @@ static void gemm_rows(gg_mk mk, gg_copy_fn copy, int r0, int r1, int N, int K, c
     }
 }
 
+#define GG_I8_PAR_MIN ((size_t)1 << 20) /* multiply-adds: about 20 us on one core */
+
 static void gemm(bool wa, gg_i8_kernel k, int M, int N, int K, const void *A, size_t lda,
                  const void *packed, const gg_i8_out *out, int threads) {
     if (M <= 0 || N <= 0) return;
@@ -414,6 +416,8 @@ static void gemm(bool wa, gg_i8_kernel k, int M, int N, int K, const void *A, si
     gg_copy_fn copy = copy_fn(k);
     int blocks = (M + MR - 1) / MR;
     if (threads > blocks) threads = blocks;
+    /* Waking a second thread costs more than a small product takes. */
+    if ((size_t)M * (size_t)N * (size_t)K < GG_I8_PAR_MIN) threads = 1;
     if (threads <= 1) {
         gemm_rows(mk, copy, 0, M, N, K, A, lda, packed, out);
         return;

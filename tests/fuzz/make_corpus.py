@@ -107,6 +107,36 @@ put("safetensors", "other_dtypes.safetensors",
 put("safetensors", "empty.safetensors", safetensors([]))
 put("safetensors", "meta_only.safetensors", safetensors([], {"format": "pt"}))
 
+# ---- int8 models (docs/compression.md) --------------------------------------------
+# The harness's model: input [4], dense 3, relu, dense 2.
+QMETA = {"format": "pt", "gradguard_version": "0.1.0", "gradguard_quantization": "int8"}
+
+
+def i8(*v):
+    return struct.pack("<%db" % len(v), *v)
+
+
+def qlayer(i, out, inp, scale=0.02, zp=0, wscale=None, w=None, dtype="I8"):
+    w = w if w is not None else [(7 * k) % 255 - 127 for k in range(out * inp)]
+    return [("layers.%d.weight" % i, dtype, [out, inp], i8(*w)),
+            ("layers.%d.weight_scale" % i, "F32", [out], f32(*(wscale or [0.01] * out))),
+            ("layers.%d.bias" % i, "F32", [out], f32(*[0.1] * out)),
+            ("layers.%d.input_scale" % i, "F32", [1], f32(scale)),
+            ("layers.%d.input_zero_point" % i, "U8", [1], bytes([zp]))]
+
+
+put("qmodel", "valid.safetensors", safetensors(qlayer(0, 3, 4, zp=64) + qlayer(2, 2, 3), QMETA))
+put("qmodel", "zero_scale.safetensors",
+    safetensors(qlayer(0, 3, 4, scale=0.0) + qlayer(2, 2, 3, wscale=[0, float("inf")]), QMETA))
+put("qmodel", "zp_over_127.safetensors", safetensors(qlayer(0, 3, 4, zp=200) + qlayer(2, 2, 3), QMETA))
+put("qmodel", "minus_128.safetensors",
+    safetensors(qlayer(0, 3, 4, w=[-128] * 12) + qlayer(2, 2, 3), QMETA))
+put("qmodel", "float_weight.safetensors",
+    safetensors([t if t[0] != "layers.0.weight" else ("layers.0.weight", "F32", [3, 4], f32(*W))
+                 for t in qlayer(0, 3, 4)] + qlayer(2, 2, 3), QMETA))
+put("qmodel", "not_int8.safetensors", safetensors(qlayer(0, 3, 4) + qlayer(2, 2, 3), META))
+put("qmodel", "missing_layer.safetensors", safetensors(qlayer(0, 3, 4), QMETA))
+
 # ---- config YAML ---------------------------------------------------------------
 # The example of docs/interfaces.md, as written there.
 put("config", "interfaces_example.yaml", """seed: 0
