@@ -17,60 +17,24 @@ thresholds; never registered with CTest.
 usage: bench/bench_cnn.py [--steps N] [--build-dir DIR] [--repeats R] [--markdown FILE]
 """
 import argparse
-import gzip
 import json
 import os
-import struct
-import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+from side_by_side import (REPO, SETTINGS_NOTE, TORCH_SETTINGS, UNSET_VARS, best_of, child_env,
+                          find_bench, load_fashion, unset_note)
+
 OPTIMIZERS = ("momentum", "adam")
-TORCH_SETTINGS = (("t1b2", 1, 2), ("t2b1", 2, 1))  # name, torch threads, OpenBLAS threads
 BATCH, WARMUP, VALIDATION = 64, 20, 5000
-# Variables that slow OpenBLAS on some machines: removed from the children's
-# environment when (and only when) they are set.
-UNSET_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 # ---- the PyTorch worker (a child process) -------------------------------------
 
-def read_idx(path):
-    """An IDX file (gzipped or not) as a numpy array."""
-    import numpy as np
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        blob = f.read()
-    zero, dtype, ndim = struct.unpack(">HBB", blob[:4])
-    if zero != 0 or dtype != 0x08:
-        raise ValueError("%s: not an unsigned-byte IDX file" % path)
-    dims = struct.unpack(">%dI" % ndim, blob[4:4 + 4 * ndim])
-    return np.frombuffer(blob, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def find_idx(directory, stem):
-    for name in (stem + ".gz", stem):
-        p = os.path.join(directory, name)
-        if os.path.exists(p):
-            return p
-    raise FileNotFoundError("%s/%s(.gz): not found" % (directory, stem))
 
 
-def load_fashion():
-    """The training split as gradguard's defaults make it: 5000 samples held
-    out for validation, the rest standardised with one mean and one standard
-    deviation over all their pixels (data.normalize: standardize)."""
-    import numpy as np
-    d = os.environ.get("GG_FASHION_MNIST_DIR") or FASHION_DIR
-    x = read_idx(find_idx(d, "train-images-idx3-ubyte")).reshape(-1, 784).astype(np.float64)
-    y = read_idx(find_idx(d, "train-labels-idx1-ubyte")).astype(np.int64)
-    keep = np.random.default_rng(0).permutation(len(x))[VALIDATION:]
-    keep.sort()
-    x, y = x[keep], y[keep]
-    x = (x - x.mean()) / x.std()
-    return x.astype(np.float32), y
 
 
 def torch_worker(optimizer, threads, steps):
@@ -122,38 +86,12 @@ def torch_worker(optimizer, threads, steps):
 
 # ---- the driver -----------------------------------------------------------------
 
-def child_env(openblas_threads=None):
-    env = dict(os.environ)
-    for v in UNSET_VARS:
-        env.pop(v, None)
-    if openblas_threads is not None:
-        env["OPENBLAS_NUM_THREADS"] = str(openblas_threads)
-    return env
 
 
-def run_json(cmd, env, timeout):
-    """Runs one measurement; returns the dict of the last JSON line it printed."""
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       universal_newlines=True, env=env, timeout=timeout)
-    if p.returncode != 0:
-        raise RuntimeError("%s: exit status %d\n%s" % (" ".join(cmd), p.returncode, p.stderr.strip()))
-    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
-    if not lines:
-        raise RuntimeError("%s: printed no JSON line:\n%s" % (" ".join(cmd), p.stdout))
-    return json.loads(lines[-1])
 
 
-def best_of(cmd, env, repeats, timeout):
-    runs = [run_json(cmd, env, timeout) for _ in range(repeats)]
-    return max(runs, key=lambda r: r["samples_per_s"])
 
 
-def find_bench(build_dir):
-    for p in (os.path.join(build_dir, "bench_cnn"), os.path.join(build_dir, "bench", "bench_cnn")):
-        if os.access(p, os.X_OK):
-            return p
-    raise SystemExit("bench_cnn not found in %s (or its bench/); build it with "
-                     "`cmake --build %s --target bench_cnn`, or pass --build-dir" % (build_dir, build_dir))
 
 
 def markdown(rows, steps, repeats, unset):
@@ -164,14 +102,12 @@ def markdown(rows, steps, repeats, unset):
         out.append("| %s | %.0f | %.0f | %.0f | %s | %.2f |" % (
             r["optimizer"], r["gg2"], r["gg1"], r["pt"], r["pt_setting"], r["ratio"]))
     out.append("")
-    out.append("CNN conv(32)-relu-pool-conv(64)-relu-pool-dense 128-relu-dense 10 on "
+    out.append(("CNN conv(32)-relu-pool-conv(64)-relu-pool-dense 128-relu-dense 10 on "
                "Fashion-MNIST [1, 28, 28], batch 64, %d warm-up + %d timed steps, "
-               "best of %d run(s). PyTorch settings: t1b2 = torch.set_num_threads(1) with "
-               "OPENBLAS_NUM_THREADS=2; t2b1 = torch.set_num_threads(2) with OPENBLAS_NUM_THREADS=1 "
-               "(other setting: %s).%s" % (
+               "best of %d run(s). " + SETTINGS_NOTE + " (other setting: %s).%s") % (
                    WARMUP, steps, repeats,
                    "; ".join("%s %.0f" % (r["optimizer"], r["pt_other"]) for r in rows),
-                   (" Unset in the children: %s." % ", ".join(unset)) if unset else ""))
+                   unset_note(unset)))
     return "\n".join(out) + "\n"
 
 
@@ -195,7 +131,7 @@ def main():
     if a.torch_worker:
         return torch_worker(a.optimizer, a.threads, a.steps)
 
-    bench = find_bench(os.path.abspath(a.build_dir))
+    bench = find_bench(os.path.abspath(a.build_dir), "bench_cnn")
     unset = [v for v in UNSET_VARS if v in os.environ]
     timeout = 600 + 2 * a.steps  # generous: a loaded 2-core machine is slow
     rows = []

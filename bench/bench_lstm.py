@@ -18,15 +18,14 @@ usage: bench/bench_lstm.py [--steps N] [--hidden H ...] [--optimizer adam|sgd ..
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from side_by_side import (REPO, SETTINGS_NOTE, TORCH_SETTINGS, UNSET_VARS, child_env, find_bench,
+                          run_json, unset_note)
+
 OPTIMIZERS = ("adam", "sgd")
-TORCH_SETTINGS = (("t1b2", 1, 2), ("t2b1", 2, 1))  # name, torch threads, OpenBLAS threads
 BATCH, STEPS_T, FEATURES, WARMUP, POOL = 64, 100, 2, 10, 32
-UNSET_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 # ---- the PyTorch worker (a child process) -------------------------------------
@@ -98,33 +97,10 @@ def torch_worker(optimizer, threads, steps, hidden):
 
 # ---- the driver -----------------------------------------------------------------
 
-def child_env(openblas_threads=None):
-    env = dict(os.environ)
-    for v in UNSET_VARS:
-        env.pop(v, None)
-    if openblas_threads is not None:
-        env["OPENBLAS_NUM_THREADS"] = str(openblas_threads)
-    return env
 
 
-def run_json(cmd, env, timeout):
-    """Runs one measurement; returns the dict of the last JSON line it printed."""
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       universal_newlines=True, env=env, timeout=timeout)
-    if p.returncode != 0:
-        raise RuntimeError("%s: exit status %d\n%s" % (" ".join(cmd), p.returncode, p.stderr.strip()))
-    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
-    if not lines:
-        raise RuntimeError("%s: printed no JSON line:\n%s" % (" ".join(cmd), p.stdout))
-    return json.loads(lines[-1])
 
 
-def find_bench(build_dir):
-    for p in (os.path.join(build_dir, "bench_lstm"), os.path.join(build_dir, "bench", "bench_lstm")):
-        if os.access(p, os.X_OK):
-            return p
-    raise SystemExit("bench_lstm not found in %s (or its bench/); build it with "
-                     "`cmake --build %s --target bench_lstm`, or pass --build-dir" % (build_dir, build_dir))
 
 
 def markdown(rows, steps, repeats, unset):
@@ -135,13 +111,12 @@ def markdown(rows, steps, repeats, unset):
         out.append("| %s | %d | %.0f | %.0f | %.0f | %s | %.2f |" % (
             r["optimizer"], r["hidden"], r["gg2"], r["gg1"], r["pt"], r["pt_setting"], r["ratio"]))
     out.append("")
-    out.append("LSTM(2, H) - last step - Linear(H, 1), adding problem (T = %d), batch %d, MSE, "
+    out.append(("LSTM(2, H) - last step - Linear(H, 1), adding problem (T = %d), batch %d, MSE, "
                "%d warm-up + %d timed steps, best of %d run(s), measurements interleaved. "
-               "PyTorch settings: t1b2 = torch.set_num_threads(1) with OPENBLAS_NUM_THREADS=2; "
-               "t2b1 = torch.set_num_threads(2) with OPENBLAS_NUM_THREADS=1 (other setting: %s).%s" % (
+               + SETTINGS_NOTE + " (other setting: %s).%s") % (
                    STEPS_T, BATCH, WARMUP, steps, repeats,
                    "; ".join("%s H%d %.0f" % (r["optimizer"], r["hidden"], r["pt_other"]) for r in rows),
-                   (" Unset in the children: %s." % ", ".join(unset)) if unset else ""))
+                   unset_note(unset)))
     return "\n".join(out) + "\n"
 
 
@@ -167,7 +142,7 @@ def main():
     if a.torch_worker:
         return torch_worker(a.optimizer[0], a.threads, a.steps, a.hidden[0])
 
-    bench = find_bench(os.path.abspath(a.build_dir))
+    bench = find_bench(os.path.abspath(a.build_dir), "bench_lstm")
     unset = [v for v in UNSET_VARS if v in os.environ]
     timeout = 600 + 5 * a.steps  # generous: a loaded 2-core machine is slow
     rows = []
