@@ -246,6 +246,11 @@ typedef struct gg_eval_result {
 
 /* Builds the model of c->model with its loss, for batches up to max_batch. */
 gg_status gg_model_new(const gg_config *c, int max_batch, gg_model **out, gg_error *err);
+/* The same, with gradient memory for training batches up to train_batch
+ * only (<= max_batch; 0: an inference-only model): evaluation batches
+ * larger than the training batch then cost activations alone. */
+gg_status gg_model_new_sized(const gg_config *c, int max_batch, int train_batch, gg_model **out,
+                             gg_error *err);
 void gg_model_free(gg_model *m);
 gg_graph *gg_model_graph(gg_model *m);
 gg_status gg_model_evaluate(gg_model *m, const gg_dataset *d, gg_eval_result *res, gg_error *err);

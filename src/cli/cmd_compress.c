@@ -576,7 +576,7 @@ static gg_status setup(ctx *x, gg_error *err) {
                        x->c->data.dataset);
     int max_batch = x->c->train.batch_size > x->c->train.eval_batch_size ? x->c->train.batch_size
                                                                           : x->c->train.eval_batch_size;
-    if ((s = gg_model_new(x->c, max_batch, &x->m, err)) != GG_OK) return s;
+    if ((s = gg_model_new_sized(x->c, max_batch, x->c->train.batch_size, &x->m, err)) != GG_OK) return s;
     return gg_model_load(x->m, x->weights, err);
 }
 

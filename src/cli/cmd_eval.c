@@ -103,7 +103,7 @@ int cmd_eval(int argc, char **argv) {
     if (gg_file_is_quantized(weights, NULL) == 1) {
         if ((s = gg_qmodel_load(weights, c, c->train.eval_batch_size, &q, &err)) != GG_OK) goto fail;
     } else {
-        if ((s = gg_model_new(c, c->train.eval_batch_size, &m, &err)) != GG_OK) goto fail;
+        if ((s = gg_model_new_sized(c, c->train.eval_batch_size, 0, &m, &err)) != GG_OK) goto fail;
         if ((s = gg_model_load(m, weights, &err)) != GG_OK) goto fail;
     }
     gg_dataset *d = !strcmp(split, "train") ? train : !strcmp(split, "val") ? val : test;

@@ -278,7 +278,8 @@ static int run(const train_args *a, gg_config *c) {
     if ((s = gg_data_load(c, &train, &val, &test, &err)) != GG_OK) goto fail;
     int max_batch = c->train.batch_size > c->train.eval_batch_size ? c->train.batch_size
                                                                    : c->train.eval_batch_size;
-    if ((s = gg_model_new(c, max_batch, &model, &err)) != GG_OK) goto fail;
+    /* Gradients for the training batch only: evaluation batches cost activations alone. */
+    if ((s = gg_model_new_sized(c, max_batch, c->train.batch_size, &model, &err)) != GG_OK) goto fail;
     if (a->init && (s = gg_model_load(model, a->init, &err)) != GG_OK) goto fail;
     if ((s = gg_trainer_new(model, c, train, &tr, &err)) != GG_OK) goto fail;
     if (val && (s = gg_model_check_data(model, val, &err)) != GG_OK) goto fail;

@@ -631,7 +631,7 @@ gg_status gg_qmodel_load(const char *path, const gg_config *c, int max_batch, gg
         s = gg_fail(err, GG_ERR_NOMEM, "out of memory reading %s", path);
         goto done;
     }
-    if ((s = gg_model_new(c, max_batch, &q->m, err)) != GG_OK) goto done;
+    if ((s = gg_model_new_sized(c, max_batch, 0, &q->m, err)) != GG_OK) goto done; /* inference only */
     if ((s = gg_qmodel_find_layers(q, err)) != GG_OK) goto done;
     if ((s = load_tensors(q, &f, path, err)) != GG_OK) goto done;
     gg_qmodel_dequantize(q);

@@ -140,7 +140,7 @@ gg_status gg_quantize(gg_model *src, const gg_dataset *calib, int calib_samples,
     if (max_batch < 1) max_batch = src->cfg.train.eval_batch_size;
     gg_qmodel *q = calloc(1, sizeof *q);
     if (!q) return gg_fail(err, GG_ERR_NOMEM, "out of memory quantising");
-    gg_status s = gg_model_new(&src->cfg, max_batch, &q->m, err);
+    gg_status s = gg_model_new_sized(&src->cfg, max_batch, 0, &q->m, err); /* inference only */
     if (s != GG_OK) goto fail;
     gg_graph *g = q->m->g, *sg = src->g;
     if (g->param_len != sg->param_len || g->buf_len != sg->buf_len) {

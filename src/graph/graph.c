@@ -14,6 +14,7 @@ gg_graph *gg_graph_new(int max_batch, uint64_t seed) {
     gg_graph *g = calloc(1, sizeof *g);
     if (!g) return NULL;
     g->max_batch = max_batch;
+    g->grad_batch = max_batch;
     g->batch = max_batch;
     g->training = true;
     g->cur_layer = -1;
@@ -171,6 +172,15 @@ gg_node *gg_buffer(gg_graph *g, const char *name, int ndim, const int *dims, dou
     return n;
 }
 
+gg_status gg_graph_set_grad_batch(gg_graph *g, int n, gg_error *err) {
+    if (g->built) return gg_fail(err, GG_ERR_ARG, "gg_graph_set_grad_batch: the graph is built already");
+    if (n < 0 || n > g->max_batch)
+        return gg_fail(err, GG_ERR_ARG, "gradient batch %d, expected 0 to the max batch %d", n,
+                       g->max_batch);
+    g->grad_batch = n;
+    return GG_OK;
+}
+
 gg_node *gg_graph_add_op(gg_graph *g, const gg_op_def *op, int n_in, gg_node *const *in) {
     return gg_graph_add_op_with(g, op, n_in, in, NULL);
 }
@@ -260,6 +270,7 @@ gg_status gg_graph_build(gg_graph *g, gg_error *err) {
         for (int j = 0; j < n->n_in && !need; j++) need = ng[n->src[j]->id];
         ng[i] = need;
         size_t len = n->out->batched ? n->out->per_sample * (size_t)g->max_batch : n->out->len;
+        size_t glen = n->out->batched ? n->out->per_sample * (size_t)g->grad_batch : n->out->len;
         if (n->kind == GG_NODE_PARAM) {
             params += round64(len);
             continue;
@@ -269,7 +280,7 @@ gg_status gg_graph_build(gg_graph *g, gg_error *err) {
             continue;
         }
         act += round64(len);
-        if (need) grad += round64(len);
+        if (need && g->grad_batch > 0) grad += round64(glen);
         if (n->op && n->op->scratch) {
             scratch += round64(n->op->scratch(n));
         }
@@ -309,10 +320,12 @@ gg_status gg_graph_build(gg_graph *g, gg_error *err) {
             b += round64(len);
             continue;
         }
+        size_t glen = t->batched ? t->per_sample * (size_t)g->grad_batch : t->len;
         t->x = g->arena + a;
         a += round64(len);
-        t->dx = ng[i] ? g->act_grad + d : NULL;
-        if (ng[i]) d += round64(len);
+        bool has_grad = ng[i] && g->grad_batch > 0;
+        t->dx = has_grad ? g->act_grad + d : NULL;
+        if (has_grad) d += round64(glen);
         if (n->op && n->op->scratch) {
             n->scratch = g->arena + act + grad + s;
             s += round64(n->op->scratch(n));

@@ -69,6 +69,8 @@ struct gg_op_def {
 
 struct gg_graph {
     int max_batch;
+    int grad_batch;    /* the largest batch backward runs on (activation gradients are
+                        * sized for it); max_batch unless set, 0 = inference only */
     int batch;
     bool training;
     bool built;
@@ -97,6 +99,11 @@ typedef struct gg_op_attrs {
     double attr[GG_MAX_ATTR];
     int iattr[GG_MAX_ATTR];
 } gg_op_attrs;
+
+/* Before gg_graph_build: the largest batch backward will run on (0 to
+ * max_batch; 0: inference only, no activation gradients). Evaluation
+ * batches larger than the training batch then cost no gradient memory. */
+gg_status gg_graph_set_grad_batch(gg_graph *g, int n, gg_error *err);
 
 /* Adds an op node; the builder functions of src/ops/ call this. */
 gg_node *gg_graph_add_op(gg_graph *g, const gg_op_def *op, int n_in, gg_node *const *in);

@@ -1,6 +1,7 @@
 /* Model construction from the config, batch loading and evaluation. The
- * graph is sized for the larger of the training and evaluation batches,
- * so evaluation allocates nothing either. */
+ * graph's activations are sized for the larger of the training and
+ * evaluation batches, so evaluation allocates nothing either; gradients
+ * only for the training batch (gg_model_new_sized). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,11 @@
 static bool label_loss(gg_loss_kind k) { return k == GG_LOSS_CROSS_ENTROPY; }
 
 gg_status gg_model_new(const gg_config *c, int max_batch, gg_model **out, gg_error *err) {
+    return gg_model_new_sized(c, max_batch, max_batch, out, err);
+}
+
+gg_status gg_model_new_sized(const gg_config *c, int max_batch, int train_batch, gg_model **out,
+                             gg_error *err) {
     *out = NULL;
     gg_status s;
     gg_model *m = gg_alloc(sizeof *m, err);
@@ -28,6 +34,7 @@ gg_status gg_model_new(const gg_config *c, int max_batch, gg_model **out, gg_err
         s = gg_fail(err, GG_ERR_NOMEM, "out of memory creating the graph");
         goto fail;
     }
+    if ((s = gg_graph_set_grad_batch(m->g, train_batch, err)) != GG_OK) goto fail;
     m->input = gg_input(m->g, "input", c->model.input_ndim, c->model.input);
     gg_node *x = m->input;
     for (int i = 0; i < c->model.n_layers && x; i++)

@@ -14,9 +14,10 @@ gg_status gg_trainer_new(gg_model *m, const gg_config *c, const gg_dataset *trai
     if (!m || !c || !train) return gg_fail(err, GG_ERR_ARG, "gg_trainer_new: NULL argument");
     if (train->n == 0) return gg_fail(err, GG_ERR_DATA, "data set '%s' is empty", train->name);
     if ((s = gg_model_check_data(m, train, err)) != GG_OK) return s;
-    if (c->train.batch_size > m->g->max_batch)
-        return gg_fail(err, GG_ERR_ARG, "train.batch_size %d exceeds the model's max batch %d",
-                       c->train.batch_size, m->g->max_batch);
+    if (c->train.batch_size > m->g->grad_batch)
+        return gg_fail(err, GG_ERR_ARG, "train.batch_size %d exceeds the model's %s batch %d",
+                       c->train.batch_size, m->g->grad_batch < m->g->max_batch ? "training" : "max",
+                       m->g->grad_batch);
     gg_trainer *t = gg_alloc(sizeof *t, err);
     if (!t) return GG_ERR_NOMEM;
     t->m = m;
