@@ -613,14 +613,15 @@ static int sweep_run_dir(ctx *x, const char *dir, bool markdown, gg_error *err) 
         return cli_report(err);
     }
     if (markdown && gg_atomic_commit(&md, err) != GG_OK) return cli_report(err);
-    printf("compress table: %s%s%s\n", markdown ? md_path : "", markdown ? " and " : "", jl_path);
+    bool talk = !x->a->json; /* --json: stdout holds the JSON lines alone */
+    if (talk) printf("compress table: %s%s%s\n", markdown ? md_path : "", markdown ? " and " : "", jl_path);
     char metrics[4300];
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
     if (access(metrics, F_OK) == 0) { /* a run directory of `gradguard train` */
         gg_error rerr = {0};
         if (gg_report_write(dir, NULL, &rerr) != GG_OK)
             fprintf(stderr, "gradguard: warning: no report: %s\n", rerr.msg);
-        else
+        else if (talk)
             printf("report: %s/report.html\n", dir);
     }
     return EXIT_OK;
