@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include "support/assert_near.h"
+#include "support/deferred_check.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -73,23 +74,9 @@ static gg_optim *make(const l1_case *h, double l1) {
     return o;
 }
 
-static char mismatch[256];
-
-static void expect_close(double got, double want, const char *label, const char *what, int step,
-                         int i) {
-    if (!(fabs(got - want) <= TOL * (fabs(want) + 1e-2)) && !mismatch[0])
-        snprintf(mismatch, sizeof mismatch, "%s: step %d %s[%d]: %.10g, expected %.10g", label,
-                 step + 1, what, i, got, want);
-}
-
-static void report_mismatch(void) {
-    if (mismatch[0]) {
-        char msg[256];
-        memcpy(msg, mismatch, sizeof msg);
-        mismatch[0] = '\0';
-        fail_msg("%s", msg);
-    }
-}
+#define expect_close(got, want, label, what, step, i) \
+    gg_test_expect_close(got, want, TOL, 1e-2, label, what, step, i)
+#define report_mismatch gg_test_report_mismatch
 
 /* With l1 on gradient g and scale k == without l1 on (g k + l1 sign(p)),
  * sign taken of p before the step; the L1 term is not scaled by k. */

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include "support/assert_near.h"
+#include "support/deferred_check.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -78,23 +79,9 @@ static gg_optim *make(const sgd_hp *h) {
 
 /* The first mismatch, reported once the optimisers are freed (a failure
  * inside the loop would leak them under ASan). */
-static char mismatch[256];
-
-static void expect_close(double got, double want, const char *what, int step, int i) {
-    if (!(fabs(got - want) <= TOL * (fabs(want) + 1e-2)) && !mismatch[0])
-        snprintf(mismatch, sizeof mismatch,
-                 "step %d %s[%d]: %.10g, expected %.10g",
-                 step + 1, what, i, got, want);
-}
-
-static void report_mismatch(void) {
-    if (mismatch[0]) {
-        char msg[256];
-        memcpy(msg, mismatch, sizeof msg);
-        mismatch[0] = '\0';
-        fail_msg("%s", msg);
-    }
-}
+#define expect_close(got, want, what, step, i) \
+    gg_test_expect_close(got, want, TOL, 1e-2, NULL, what, step, i)
+#define report_mismatch gg_test_report_mismatch
 
 /* Runs three steps and compares parameters (and the momentum buffer) after each. */
 static void check_trajectory(const sgd_hp *h) {
