@@ -8,6 +8,7 @@ probe on the config's model.layers and returns what it wrote: "y", "dx",
 import os
 import subprocess
 import tempfile
+import traceback
 
 import numpy as np
 
@@ -58,3 +59,28 @@ def rel_err(a, b):
     if a.shape != b.shape:
         raise AssertionError("shape %s vs %s" % (a.shape, b.shape))
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+def run_cases(cases, rtol, width=56):
+    """Runs (name, fn) cases, fn returning (worst error, where, failures);
+    prints a line per case and the worst of all; returns the exit status."""
+    passed = failed = 0
+    worst_all, worst_case = 0.0, "-"
+    for name, fn in cases:
+        try:
+            worst, where, bad = fn()
+        except Exception:  # a probe or shape failure is a failed case
+            failed += 1
+            print("FAIL %-*s %s" % (width, name, traceback.format_exc().strip().splitlines()[-1]))
+            continue
+        if worst > worst_all:
+            worst_all, worst_case = worst, "%s (%s)" % (name, where)
+        if bad:
+            failed += 1
+            print("FAIL %-*s %s" % (width, name, "; ".join(bad)))
+        else:
+            passed += 1
+            print("ok   %-*s worst %.2e (%s)" % (width, name, worst, where))
+    print("worst relative error %.3e: %s" % (worst_all, worst_case))
+    print("%d passed, %d failed (limit %g)" % (passed, failed, rtol))
+    return 1 if failed else 0

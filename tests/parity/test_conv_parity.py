@@ -20,7 +20,6 @@ Environment: GG_PROBE (the probe binary), set by CTest.
 """
 import os
 import sys
-import traceback
 
 import numpy as np
 
@@ -189,26 +188,7 @@ CASES = [
 
 
 def main():
-    passed = failed = 0
-    worst_all, worst_case = 0.0, "-"
-    for name, fn in CASES:
-        try:
-            worst, where, bad = fn()
-        except Exception:  # a probe or shape failure is a failed case
-            failed += 1
-            print("FAIL %-52s %s" % (name, traceback.format_exc().strip().splitlines()[-1]))
-            continue
-        if worst > worst_all:
-            worst_all, worst_case = worst, "%s (%s)" % (name, where)
-        if bad:
-            failed += 1
-            print("FAIL %-52s %s" % (name, "; ".join(bad)))
-        else:
-            passed += 1
-            print("ok   %-52s worst %.2e (%s)" % (name, worst, where))
-    print("worst relative error %.3e: %s" % (worst_all, worst_case))
-    print("%d passed, %d failed (limit %g)" % (passed, failed, RTOL))
-    return 1 if failed else 0
+    return pr.run_cases(CASES, RTOL, 52)
 
 
 if __name__ == "__main__":
