@@ -29,8 +29,8 @@ import os
 import sys
 import time
 
-from side_by_side import (REPO, SETTINGS_NOTE, TORCH_SETTINGS, UNSET_VARS, best_of, child_env,
-                          find_bench, unset_note)
+from side_by_side import (REPO, SETTINGS_NOTE, TORCH_SETTINGS, UNSET_VARS, child_env, find_bench,
+                          run_json, unset_note)
 
 MODELS = ("mlp", "cnn")
 SAMPLES, BATCH, CALIB = 10000, 1000, 2000
@@ -99,7 +99,7 @@ def torch_worker(name, threads, reps):
                       "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
                       "torch": torch.__version__, "engine": torch.backends.quantized.engine,
                       "float_samples_per_s": round(f),
-                      "int8_samples_per_s": round(q), "samples_per_s": round(q)}))
+                      "int8_samples_per_s": round(q)}))
     return 0
 
 
@@ -143,13 +143,13 @@ def main():
     unset = [v for v in UNSET_VARS if v in os.environ]
     rows = []
     for name in MODELS:
-        gg = best_of([bench, name, "--threads", str(a.threads), "--reps", str(a.reps)], child_env(), 1, 1800)
+        gg = run_json([bench, name, "--threads", str(a.threads), "--reps", str(a.reps)], child_env(), 1800)
         kernel = gg["default_kernel"]
         pt = {}
         for setting, tt, bt in TORCH_SETTINGS:
             cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", "--model", name,
                    "--torch-threads", str(tt), "--reps", str(a.reps)]
-            pt[setting] = best_of(cmd, child_env(bt), 1, 1800)
+            pt[setting] = run_json(cmd, child_env(bt), 1800)
         top = max(pt, key=lambda k: pt[k]["int8_samples_per_s"])
         row = {"model": name, "gg_float": gg["float_samples_per_s"], "gg_int8": gg["int8_" + kernel],
                "kernel": kernel, "pt_float": max(p["float_samples_per_s"] for p in pt.values()),
