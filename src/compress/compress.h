@@ -35,7 +35,7 @@ typedef enum gg_i8_kernel {
     GG_I8_KERNEL_COUNT
 } gg_i8_kernel;
 
-#define GG_I8_MR 4  /* rows per tile */
+#define GG_I8_MR 8  /* rows per tile */
 #define GG_I8_NP 16 /* columns per panel */
 
 const char *gg_i8_kernel_name(gg_i8_kernel k);

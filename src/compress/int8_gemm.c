@@ -17,7 +17,7 @@
  *                  layers, y [batch, units];
  *   gg_i8_gemm_wa: A = weights (s8 rows), B = packed activations (u8): conv
  *                  layers, y [filters, pixels] as NCHW wants it.
- * Tiles: GG_I8_MR = 4 rows of A by up to two panels (32 columns) of B; the
+ * Tiles: GG_I8_MR = 8 rows of A by up to two panels (32 columns) of B; the
  * A rows of a chunk (GG_CHUNK rows) stay in cache while the panels stream
  * past them. Threads take contiguous runs of chunks. */
 #include <stdlib.h>
@@ -183,8 +183,10 @@ static inline int32_t load4(const void *p) {
                                                      const void *bv, size_t pstride, int np, \
                                                      int32_t *c) {                           \
         const __m256i ones = _mm256_set1_epi16(1);                                           \
-        const uint8_t *a0 = av, *a1 = a0 + lda, *a2 = a0 + 2 * lda, *a3 = a0 + 3 * lda;      \
+        for (int h = 0; h < MR; h += 4) /* four rows at a time: 16 ymm registers */          \
         for (int p = 0; p < np; p++) {                                                       \
+            const uint8_t *a0 = (const uint8_t *)av + (size_t)h * lda, *a1 = a0 + lda,       \
+                          *a2 = a0 + 2 * lda, *a3 = a0 + 3 * lda;                            \
             const uint8_t *bp = (const uint8_t *)bv + (size_t)p * pstride;                   \
             __m256i c0l = _mm256_setzero_si256(), c0h = c0l, c1l = c0l, c1h = c0l,          \
                     c2l = c0l, c2h = c0l, c3l = c0l, c3h = c0l;                              \
@@ -204,7 +206,7 @@ static inline int32_t load4(const void *p) {
                 c3l = _mm256_add_epi32(c3l, _mm256_madd_epi16(PROD(va, bl), ones));          \
                 c3h = _mm256_add_epi32(c3h, _mm256_madd_epi16(PROD(va, bh), ones));          \
             }                                                                                \
-            int32_t *cp = c + p * NP;                                                        \
+            int32_t *cp = c + h * TILE_N + p * NP;                                           \
             _mm256_storeu_si256((__m256i *)(cp), c0l);                                       \
             _mm256_storeu_si256((__m256i *)(cp + 8), c0h);                                   \
             _mm256_storeu_si256((__m256i *)(cp + TILE_N), c1l);                              \
@@ -220,8 +222,9 @@ static inline int32_t load4(const void *p) {
 GG_AVX2_KERNEL(mk_avx2, GG_PROD_AU8)
 GG_AVX2_KERNEL(mk_avx2_wa, GG_PROD_BU8)
 
-/* AVX-512: a panel is one zmm; two panels at once (4 x 32 tile, eight
- * accumulators). VNNI's vpdpbusd does the u8 x s8 4-sums in one go.
+/* AVX-512: a panel is one zmm; two panels at once (8 x 32 tile, sixteen
+ * accumulators: enough to cover vpdpbusd's latency on two ports). VNNI's
+ * vpdpbusd does the u8 x s8 4-sums in one go.
  * MAC(acc, x, y): x the broadcast row bytes, y the panel. */
 #define GG_Z512_KERNEL(NAME, TARGET, MAC)                                                   \
     __attribute__((target(TARGET))) static void NAME(int kg, const void *av, size_t lda,    \
@@ -229,46 +232,38 @@ GG_AVX2_KERNEL(mk_avx2_wa, GG_PROD_BU8)
                                                      int np, int32_t *c) {                  \
         const __m512i ones = _mm512_set1_epi16(1);                                          \
         (void)ones;                                                                         \
-        const uint8_t *a0 = av, *a1 = a0 + lda, *a2 = a0 + 2 * lda, *a3 = a0 + 3 * lda;     \
-        const uint8_t *b = bv;                                                              \
+        const uint8_t *a = av, *b0 = bv, *b1 = b0 + (np == 2 ? pstride : 0);                \
         __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,  \
-                c21 = c00, c30 = c00, c31 = c00;                                            \
-        if (np == 2) {                                                                      \
-            const uint8_t *b0 = b, *b1 = b + pstride;                                       \
-            for (int g = 0; g < kg; g++) {                                                  \
-                __m512i v0 = _mm512_loadu_si512(b0 + (size_t)g * 64);                       \
-                __m512i v1 = _mm512_loadu_si512(b1 + (size_t)g * 64);                       \
-                __m512i va = _mm512_set1_epi32(load4(a0 + 4 * g));                          \
-                c00 = MAC(c00, va, v0);                                                     \
-                c01 = MAC(c01, va, v1);                                                     \
-                va = _mm512_set1_epi32(load4(a1 + 4 * g));                                  \
-                c10 = MAC(c10, va, v0);                                                     \
-                c11 = MAC(c11, va, v1);                                                     \
-                va = _mm512_set1_epi32(load4(a2 + 4 * g));                                  \
-                c20 = MAC(c20, va, v0);                                                     \
-                c21 = MAC(c21, va, v1);                                                     \
-                va = _mm512_set1_epi32(load4(a3 + 4 * g));                                  \
-                c30 = MAC(c30, va, v0);                                                     \
-                c31 = MAC(c31, va, v1);                                                     \
-            }                                                                               \
-        } else {                                                                            \
-            for (int g = 0; g < kg; g++) {                                                  \
-                __m512i v0 = _mm512_loadu_si512(b + (size_t)g * 64);                        \
-                c00 = MAC(c00, _mm512_set1_epi32(load4(a0 + 4 * g)), v0);                   \
-                c10 = MAC(c10, _mm512_set1_epi32(load4(a1 + 4 * g)), v0);                   \
-                c20 = MAC(c20, _mm512_set1_epi32(load4(a2 + 4 * g)), v0);                   \
-                c30 = MAC(c30, _mm512_set1_epi32(load4(a3 + 4 * g)), v0);                   \
-            }                                                                               \
+                c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00,           \
+                c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;                      \
+        /* With one panel the second is the first again: the same work, the               \
+         * second half of the tile left unstored. */                                        \
+        for (int g = 0; g < kg; g++) {                                                      \
+            __m512i v0 = _mm512_loadu_si512(b0 + (size_t)g * 64);                           \
+            __m512i v1 = _mm512_loadu_si512(b1 + (size_t)g * 64);                           \
+            const uint8_t *ag = a + 4 * (size_t)g;                                          \
+            __m512i va = _mm512_set1_epi32(load4(ag));                                      \
+            c00 = MAC(c00, va, v0), c01 = MAC(c01, va, v1);                                 \
+            va = _mm512_set1_epi32(load4(ag + lda));                                        \
+            c10 = MAC(c10, va, v0), c11 = MAC(c11, va, v1);                                 \
+            va = _mm512_set1_epi32(load4(ag + 2 * lda));                                    \
+            c20 = MAC(c20, va, v0), c21 = MAC(c21, va, v1);                                 \
+            va = _mm512_set1_epi32(load4(ag + 3 * lda));                                    \
+            c30 = MAC(c30, va, v0), c31 = MAC(c31, va, v1);                                 \
+            va = _mm512_set1_epi32(load4(ag + 4 * lda));                                    \
+            c40 = MAC(c40, va, v0), c41 = MAC(c41, va, v1);                                 \
+            va = _mm512_set1_epi32(load4(ag + 5 * lda));                                    \
+            c50 = MAC(c50, va, v0), c51 = MAC(c51, va, v1);                                 \
+            va = _mm512_set1_epi32(load4(ag + 6 * lda));                                    \
+            c60 = MAC(c60, va, v0), c61 = MAC(c61, va, v1);                                 \
+            va = _mm512_set1_epi32(load4(ag + 7 * lda));                                    \
+            c70 = MAC(c70, va, v0), c71 = MAC(c71, va, v1);                                 \
         }                                                                                   \
-        _mm512_storeu_si512(c, c00);                                                        \
-        _mm512_storeu_si512(c + TILE_N, c10);                                               \
-        _mm512_storeu_si512(c + 2 * TILE_N, c20);                                           \
-        _mm512_storeu_si512(c + 3 * TILE_N, c30);                                           \
-        if (np == 2) {                                                                      \
-            _mm512_storeu_si512(c + NP, c01);                                               \
-            _mm512_storeu_si512(c + TILE_N + NP, c11);                                      \
-            _mm512_storeu_si512(c + 2 * TILE_N + NP, c21);                                  \
-            _mm512_storeu_si512(c + 3 * TILE_N + NP, c31);                                  \
+        const __m512i lo[MR] = {c00, c10, c20, c30, c40, c50, c60, c70};                    \
+        const __m512i hi[MR] = {c01, c11, c21, c31, c41, c51, c61, c71};                    \
+        for (int r = 0; r < MR; r++) {                                                      \
+            _mm512_storeu_si512(c + r * TILE_N, lo[r]);                                     \
+            if (np == 2) _mm512_storeu_si512(c + r * TILE_N + NP, hi[r]);                   \
         }                                                                                   \
     }
 
