@@ -288,6 +288,7 @@ static gg_status prune(ctx *x, double sparsity, int epochs, bool talk, gg_pruner
     ft.train.epochs = epochs;
     ft.train.steps = 0;
     ft.train.early_stopping.patience = 0;
+    ft.prune.sparsity = 0; /* the run's own prune: section would fight this pruner */
     if (a->lr > 0) ft.optimizer.lr = a->lr;
     if ((s = gg_trainer_new(x->m, &ft, x->train, &tr, err)) != GG_OK) goto fail;
     int64_t total = gg_trainer_steps_per_epoch(tr) * epochs;

@@ -192,6 +192,16 @@ assert all(abs(v - 0.8) < 1e-4 for st, v in s if st >= 225), [x for x in s if x[
 assert any(0 < v < 0.7 for st, v in s if st < 225)
 "
 check train_prune_config_written_back grep -q 'sparsity: 0.8' "$work/prun/config.yaml"
+# Compressing that run to 50% fine-tunes under compress's pruner alone: the
+# run's own prune: section (0.8) must not come back, so weights regrow.
+"$GG_BIN" compress "$work/prun" --prune 0.5 --finetune-epochs 1 --out "$work/p50.safetensors" --quiet >/dev/null 2>&1
+check compress_of_a_pruned_run_uses_its_own_sparsity py "
+from parity_util import load_safetensors
+t = load_safetensors('$work/p50.safetensors')
+w = [t['layers.0.weight'], t['layers.2.weight']]
+n = sum(x.size for x in w); z = sum(int((x == 0).sum()) for x in w)
+assert int(0.5 * n + 0.5) <= z < 0.6 * n, (z, n, z / n)
+"
 "$GG_BIN" compress "$work/run" --sweep --finetune-epochs 0 --calib-samples 500 >"$work/sweep.out" 2>&1
 check sweep_writes_compress_jsonl_into_the_run py "
 import json
