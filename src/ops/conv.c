@@ -68,54 +68,9 @@ static size_t r16(size_t e) { return (e + 15) & ~(size_t)15; }
 static size_t col_len(const geom *g) { return g->direct ? 0 : r16(g->ckk * g->hw); }
 static size_t acc_len(const geom *g) { return r16((size_t)g->O * g->ckk) + r16((size_t)g->O); }
 
-/* A "[C, H, W]" suggestion for a flat input of f features, or "" if none fits. */
-static const char *image_hint(const gg_tensor *x, char *buf, size_t cap) {
-    buf[0] = 0;
-    if (x->ndim != (x->batched ? 2 : 1)) return buf;
-    long f = x->shape[x->ndim - 1];
-    for (int c = 1; c <= 3; c += 2) {
-        if (f % c) continue;
-        long s = 1;
-        while ((s + 1) * (s + 1) <= f / c) s++;
-        if (s * s == f / c && s > 1) {
-            snprintf(buf, cap, " (set model.input to [%d, %ld, %ld])", c, s, s);
-            break;
-        }
-    }
-    return buf;
-}
-
-/* Checks x is [N, C, H, W] (4 dimensions with the batch); shared wording
- * with the pooling ops. */
-static gg_status need_image(gg_node *n, gg_error *err) {
-    const gg_tensor *x = n->in[0];
-    if (x->ndim == 4) return GG_OK;
-    char lb[96], sb[64], hint[96];
-    return gg_fail(err, GG_ERR_SHAPE, "%s needs an image input [C, H, W]; got %s%s",
-                   gg_node_label(n, lb, sizeof lb),
-                   gg_shape_text(x, sb, sizeof sb), image_hint(x, hint, sizeof hint));
-}
-
-/* Output extent along one axis, or a message if the kernel does not fit. */
-static gg_status out_extent(gg_node *n, gg_error *err, const char *axis, int in, int k, int s,
-                            int p, int d, int *out) {
-    long span = (long)d * (k - 1) + 1, padded = (long)in + 2L * p;
-    if (span > padded) {
-        char lb[96], sb[64], dil[80] = "";
-        if (d > 1) snprintf(dil, sizeof dil, " dilated by %d spans %ld,", d, span);
-        return gg_fail(err, GG_ERR_SHAPE,
-                       "%s: kernel %d%s larger than the padded input %ld in %s (input %s, "
-                       "padding %d)",
-                       gg_node_label(n, lb, sizeof lb), k, dil, padded, axis,
-                       gg_shape_text(n->in[0], sb, sizeof sb), p);
-    }
-    *out = (int)((padded - span) / s + 1);
-    return GG_OK;
-}
-
 static gg_status conv2d_shape(gg_node *n, gg_error *err) {
     gg_tensor *y = n->out;
-    gg_status st = need_image(n, err);
+    gg_status st = gg_need_image(n, err);
     if (st != GG_OK) return st;
     const gg_tensor *x = n->in[0], *w = n->in[1];
     char lb[96], sb[64], wb[64];
@@ -129,10 +84,10 @@ static gg_status conv2d_shape(gg_node *n, gg_error *err) {
                        gg_node_label(n, lb, sizeof lb), gg_shape_text(n->in[2], wb, sizeof wb),
                        w->shape[0]);
     int ho, wo;
-    if ((st = out_extent(n, err, "height", x->shape[2], w->shape[2], n->iattr[A_SH],
-                         n->iattr[A_PH], n->iattr[A_DH], &ho)) != GG_OK ||
-        (st = out_extent(n, err, "width", x->shape[3], w->shape[3], n->iattr[A_SW],
-                         n->iattr[A_PW], n->iattr[A_DW], &wo)) != GG_OK)
+    if ((st = gg_window_extent(n, err, "height", x->shape[2], w->shape[2], n->iattr[A_SH],
+                               n->iattr[A_PH], n->iattr[A_DH], &ho)) != GG_OK ||
+        (st = gg_window_extent(n, err, "width", x->shape[3], w->shape[3], n->iattr[A_SW],
+                               n->iattr[A_PW], n->iattr[A_DW], &wo)) != GG_OK)
         return st;
     *y = *x;
     y->shape[1] = w->shape[0];

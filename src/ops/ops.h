@@ -34,6 +34,14 @@ extern const gg_op_def *const gg_op_table[GG_OP_COUNT];
 #define gg_gemv cblas_sgemv
 #endif
 
+/* Image ops' shape checks (image.c): in[0] must be [N, C, H, W] (the
+ * message suggests a model.input for a flat input); a window of k (dilation
+ * d) with stride s over in + 2p along axis gives *out positions, or a
+ * message naming the axis when it does not fit. */
+gg_status gg_need_image(gg_node *n, gg_error *err);
+gg_status gg_window_extent(gg_node *n, gg_error *err, const char *axis, int in, int k, int s,
+                           int p, int d, int *out);
+
 /* C = alpha op(A) op(B) + beta C, row-major, rows of C split across threads. */
 void gg_matmul(bool trans_a, bool trans_b, int M, int N, int K, gg_real alpha, const gg_real *A,
                int lda, const gg_real *B, int ldb, gg_real beta, gg_real *C, int ldc);

@@ -33,32 +33,6 @@ static void get_pgeom(const gg_node *n, pgeom *g) {
     g->Wo = y->shape[3];
 }
 
-/* A "[C, H, W]" suggestion for a flat input, or "". */
-static const char *image_hint(const gg_tensor *x, char *buf, size_t cap) {
-    buf[0] = 0;
-    if (x->ndim != (x->batched ? 2 : 1)) return buf;
-    long f = x->shape[x->ndim - 1];
-    for (int c = 1; c <= 3; c += 2) {
-        if (f % c) continue;
-        long s = 1;
-        while ((s + 1) * (s + 1) <= f / c) s++;
-        if (s * s == f / c && s > 1) {
-            snprintf(buf, cap, " (set model.input to [%d, %ld, %ld])", c, s, s);
-            break;
-        }
-    }
-    return buf;
-}
-
-static gg_status need_image(gg_node *n, gg_error *err) {
-    const gg_tensor *x = n->in[0];
-    if (x->ndim == 4) return GG_OK;
-    char lb[96], sb[64], hint[96];
-    return gg_fail(err, GG_ERR_SHAPE, "%s needs an image input [C, H, W]; got %s%s",
-                   gg_node_label(n, lb, sizeof lb),
-                   gg_shape_text(x, sb, sizeof sb), image_hint(x, hint, sizeof hint));
-}
-
 /* out = [N, C, ho, wo] (or [N, C] when ho is 0), the batch flag kept. */
 static void set_out(gg_node *n, int ho, int wo) {
     const gg_tensor *x = n->in[0];
@@ -82,30 +56,15 @@ static void set_out(gg_node *n, int ho, int wo) {
     y->x = y->dx = NULL;
 }
 
-static gg_status window_extent(gg_node *n, gg_error *err, const char *axis, int in, int k, int s,
-                               int p, int *out) {
-    long padded = (long)in + 2L * p;
-    if (k > padded) {
-        char lb[96], sb[64];
-        return gg_fail(err, GG_ERR_SHAPE,
-                       "%s: kernel %d larger than the padded input %ld in %s (input %s, "
-                       "padding %d)",
-                       gg_node_label(n, lb, sizeof lb), k, padded, axis,
-                       gg_shape_text(n->in[0], sb, sizeof sb), p);
-    }
-    *out = (int)((padded - k) / s + 1);
-    return GG_OK;
-}
-
 static gg_status pool_shape(gg_node *n, gg_error *err) {
-    gg_status st = need_image(n, err);
+    gg_status st = gg_need_image(n, err);
     if (st != GG_OK) return st;
     const gg_tensor *x = n->in[0];
     int ho, wo;
-    if ((st = window_extent(n, err, "height", x->shape[2], n->iattr[A_KH], n->iattr[A_SH],
-                            n->iattr[A_PH], &ho)) != GG_OK ||
-        (st = window_extent(n, err, "width", x->shape[3], n->iattr[A_KW], n->iattr[A_SW],
-                            n->iattr[A_PW], &wo)) != GG_OK)
+    if ((st = gg_window_extent(n, err, "height", x->shape[2], n->iattr[A_KH], n->iattr[A_SH],
+                               n->iattr[A_PH], 1, &ho)) != GG_OK ||
+        (st = gg_window_extent(n, err, "width", x->shape[3], n->iattr[A_KW], n->iattr[A_SW],
+                               n->iattr[A_PW], 1, &wo)) != GG_OK)
         return st;
     set_out(n, ho, wo);
     return GG_OK;
@@ -380,7 +339,7 @@ gg_node *gg_avg_pool2d(gg_graph *g, gg_node *x, const int kernel[2], const int s
 /* ---- global average pool ------------------------------------------------------ */
 
 static gg_status global_avg_pool_shape(gg_node *n, gg_error *err) {
-    gg_status st = need_image(n, err);
+    gg_status st = gg_need_image(n, err);
     if (st != GG_OK) return st;
     set_out(n, 0, 0);
     return GG_OK;
