@@ -381,50 +381,17 @@ static void qforward(gg_qmodel *q, const gg_node *last) {
     }
 }
 
+static void qforward_fn(void *q, const gg_node *last) { qforward(q, last); }
+
 gg_status gg_qmodel_evaluate(gg_qmodel *q, const gg_dataset *d, gg_eval_result *res,
                              gg_error *err) {
-    memset(res, 0, sizeof *res);
-    res->accuracy = NAN;
-    res->loss = NAN;
-    if (!d || d->n == 0) return GG_OK;
-    gg_model *m = q->m;
-    gg_status s = gg_model_check_data(m, d, err);
-    if (s != GG_OK) return s;
-    bool was = m->g->training;
-    gg_graph_set_training(m->g, 0);
-    int B = m->cfg.train.eval_batch_size < m->g->max_batch ? m->cfg.train.eval_batch_size
-                                                           : m->g->max_batch;
-    double loss = 0;
-    size_t correct = 0;
-    for (size_t first = 0; first < d->n; first += (size_t)B) {
-        int n = (int)(d->n - first < (size_t)B ? d->n - first : (size_t)B);
-        gg_model_load_batch(m, d, NULL, first, n);
-        qforward(q, m->loss);
-        loss += (double)m->loss->out->x[0] * n;
-        if (d->classes > 0) correct += gg_model_batch_correct(m, n);
-    }
-    gg_graph_set_training(m->g, was);
-    res->samples = d->n;
-    res->loss = loss / (double)d->n;
-    if (d->classes > 0) res->accuracy = (double)correct / (double)d->n;
-    return GG_OK;
+    return gg_model_evaluate_with(q->m, d, qforward_fn, q, res, err);
 }
 
 gg_status gg_qmodel_predict(gg_qmodel *q, const gg_real *x, size_t n, gg_real *out,
                             gg_error *err) {
     if (!q || !x || !out) return gg_fail(err, GG_ERR_ARG, "gg_qmodel_predict: NULL argument");
-    gg_model *m = q->m;
-    bool was = m->g->training;
-    gg_graph_set_training(m->g, 0);
-    size_t F = m->input->out->per_sample, B = (size_t)m->g->max_batch;
-    for (size_t first = 0; first < n; first += B) {
-        int k = (int)(n - first < B ? n - first : B);
-        gg_graph_set_batch(m->g, k, NULL);
-        memcpy(m->input->out->x, x + first * F, (size_t)k * F * sizeof *x);
-        qforward(q, m->output);
-        memcpy(out + first * m->outputs, m->output->out->x, (size_t)k * m->outputs * sizeof *out);
-    }
-    gg_graph_set_training(m->g, was);
+    gg_model_predict_with(q->m, x, n, out, qforward_fn, q);
     return GG_OK;
 }
 

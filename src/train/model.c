@@ -141,7 +141,17 @@ size_t gg_model_batch_correct(const gg_model *m, int n) {
     return correct;
 }
 
+static void graph_forward(void *g, const gg_node *last) {
+    (void)last;
+    gg_graph_forward(g);
+}
+
 gg_status gg_model_evaluate(gg_model *m, const gg_dataset *d, gg_eval_result *res, gg_error *err) {
+    return gg_model_evaluate_with(m, d, graph_forward, m->g, res, err);
+}
+
+gg_status gg_model_evaluate_with(gg_model *m, const gg_dataset *d, gg_forward_fn forward, void *ctx,
+                                 gg_eval_result *res, gg_error *err) {
     memset(res, 0, sizeof *res);
     res->accuracy = NAN;
     res->loss = NAN;
@@ -158,7 +168,7 @@ gg_status gg_model_evaluate(gg_model *m, const gg_dataset *d, gg_eval_result *re
     for (size_t first = 0; first < d->n; first += (size_t)B) {
         int n = (int)(d->n - first < (size_t)B ? d->n - first : (size_t)B);
         gg_model_load_batch(m, d, NULL, first, n);
-        gg_graph_forward(m->g);
+        forward(ctx, m->loss);
         loss += (double)m->loss->out->x[0] * n;
         if (classify) correct += gg_model_batch_correct(m, n);
     }
@@ -171,6 +181,12 @@ gg_status gg_model_evaluate(gg_model *m, const gg_dataset *d, gg_eval_result *re
 
 gg_status gg_model_predict(gg_model *m, const gg_real *x, size_t n, gg_real *out, gg_error *err) {
     if (!m || !x || !out) return gg_fail(err, GG_ERR_ARG, "gg_model_predict: NULL argument");
+    gg_model_predict_with(m, x, n, out, graph_forward, m->g);
+    return GG_OK;
+}
+
+void gg_model_predict_with(gg_model *m, const gg_real *x, size_t n, gg_real *out,
+                           gg_forward_fn forward, void *ctx) {
     bool was_training = m->g->training;
     gg_graph_set_training(m->g, 0);
     size_t F = m->input->out->per_sample, B = (size_t)m->g->max_batch;
@@ -178,9 +194,8 @@ gg_status gg_model_predict(gg_model *m, const gg_real *x, size_t n, gg_real *out
         int k = (int)(n - first < B ? n - first : B);
         gg_graph_set_batch(m->g, k, NULL);
         memcpy(m->input->out->x, x + first * F, (size_t)k * F * sizeof *x);
-        gg_graph_forward(m->g);
+        forward(ctx, m->output);
         memcpy(out + first * m->outputs, m->output->out->x, (size_t)k * m->outputs * sizeof *out);
     }
     gg_graph_set_training(m->g, was_training);
-    return GG_OK;
 }

@@ -38,4 +38,14 @@ void gg_weights_apply(gg_graph *g, const struct gg_st_tensor *const *match);
 /* Correct predictions among the first n rows of the current batch. */
 size_t gg_model_batch_correct(const gg_model *m, int n);
 
+/* Evaluation and prediction with another engine's forward pass over the
+ * same graph and buffers (the int8 model's): forward(ctx, last) computes
+ * every node up to `last` for the loaded batch. gg_model_evaluate and
+ * gg_model_predict are these with the graph's own forward pass. */
+typedef void (*gg_forward_fn)(void *ctx, const gg_node *last);
+gg_status gg_model_evaluate_with(gg_model *m, const gg_dataset *d, gg_forward_fn forward, void *ctx,
+                                 gg_eval_result *res, gg_error *err);
+void gg_model_predict_with(gg_model *m, const gg_real *x, size_t n, gg_real *out,
+                           gg_forward_fn forward, void *ctx);
+
 #endif
