@@ -29,6 +29,13 @@ void cli_rmtree(const char *path);
 gg_status cli_mkdirs(const char *path, gg_error *err);
 double cli_now(void);
 
+/* MODEL as `eval` and `compress` take it (run_dir.c): a run directory
+ * (config.yaml, weights in model.safetensors) or a .safetensors written by
+ * gradguard, its config in its metadata. Loads the config into c and puts
+ * the weights' path in weights. */
+gg_status cli_model_config(const char *model, gg_config *c, char *weights, size_t cap,
+                           gg_error *err);
+
 /* Run-directory checkpoints (run_dir.c). */
 /* Writes DIR/checkpoint.safetensors, first renaming the previous newest
  * (step *newest_step, -1 if none) to checkpoint-STEP, and keeps `keep`. */

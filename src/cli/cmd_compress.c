@@ -162,41 +162,19 @@ static int parse_args(int argc, char **argv, compress_args *a) {
     return 0;
 }
 
-/* The model's config and weights file, as `gradguard eval` finds them. */
-static gg_status model_config(const char *model, gg_config *c, char *weights, size_t cap,
-                              gg_error *err) {
-    struct stat st;
-    if (stat(model, &st) != 0)
-        return gg_fail(err, gg_open_error(errno), "%s: cannot open: %s", model, strerror(errno));
-    if (S_ISDIR(st.st_mode)) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/config.yaml", model);
-        snprintf(weights, cap, "%s/model.safetensors", model);
-        return gg_config_load_file(c, path, err);
-    }
-    snprintf(weights, cap, "%s", model);
-    gg_st_file f = {0};
-    gg_status s = gg_st_read(model, &f, err);
-    if (s != GG_OK) return s;
-    const char *yaml = gg_st_meta(&f, "gradguard_config");
-    if (gg_st_meta(&f, "gradguard_quantization"))
-        s = gg_fail(err, GG_ERR_DATA, "%s: already an int8 model; compress the float model it came from",
-                    model);
-    else if (!yaml)
-        s = gg_fail(err, GG_ERR_DATA,
-                    "%s: no 'gradguard_config' in its metadata; pass the run directory instead", model);
-    else if ((s = gg_config_load_string(c, yaml, err)) != GG_OK && err) {
-        char msg[sizeof err->msg];
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        gg_fail(err, s, "%s: gradguard_config metadata: %s", model, msg);
-    }
-    gg_st_free(&f);
-    return s;
-}
-
 static bool is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* MODEL's config and weights, as `gradguard eval` finds them; an int8
+ * file is refused, as there is nothing left to compress. */
+static gg_status model_config(const char *model, gg_config *c, char *weights, size_t cap,
+                              gg_error *err) {
+    if (!is_dir(model) && gg_file_is_quantized(model, NULL) == 1)
+        return gg_fail(err, GG_ERR_DATA,
+                       "%s: already an int8 model; compress the float model it came from", model);
+    return cli_model_config(model, c, weights, cap, err);
 }
 
 typedef struct ctx {

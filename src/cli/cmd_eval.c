@@ -1,11 +1,9 @@
 /* gradguard eval: loss and accuracy of a trained model on a split. The
  * model is a run directory (config.yaml + model.safetensors) or a
  * safetensors file that carries its config in its metadata. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "cli/cli.h"
 #include "compress/compress.h"
 #include "io/io.h"
@@ -19,35 +17,6 @@ static const char eval_usage[] =
     "  --data SPEC    data set to use instead of the model's (fashion-mnist, idx:DIR, csv:PATH, ...)\n"
     "  --split NAME   test (default), train or val\n"
     "  --json         print one JSON object instead of text\n";
-
-static gg_status load_config(const char *model, gg_config *c, char *weights, size_t cap,
-                             gg_error *err) {
-    struct stat st;
-    if (stat(model, &st) != 0)
-        return gg_fail(err, gg_open_error(errno), "%s: cannot open: %s", model, strerror(errno));
-    if (S_ISDIR(st.st_mode)) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/config.yaml", model);
-        snprintf(weights, cap, "%s/model.safetensors", model);
-        return gg_config_load_file(c, path, err);
-    }
-    snprintf(weights, cap, "%s", model);
-    gg_st_file f = {0};
-    gg_status s = gg_st_read(model, &f, err);
-    if (s != GG_OK) return s;
-    const char *yaml = gg_st_meta(&f, "gradguard_config");
-    if (!yaml)
-        s = gg_fail(err, GG_ERR_DATA,
-                    "%s: no 'gradguard_config' in its metadata; pass the run directory instead",
-                    model);
-    else if ((s = gg_config_load_string(c, yaml, err)) != GG_OK && err) {
-        char msg[sizeof err->msg]; /* the parser names "<string>": say which file holds it */
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        gg_fail(err, s, "%s: gradguard_config metadata: %s", model, msg);
-    }
-    gg_st_free(&f);
-    return s;
-}
 
 int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *data = NULL, *split = "test";
@@ -94,7 +63,7 @@ int cmd_eval(int argc, char **argv) {
     int code = EXIT_OK;
     gg_status s;
     if (!c) return EXIT_FAILED;
-    if ((s = load_config(model_path, c, weights, sizeof weights, &err)) != GG_OK) goto fail;
+    if ((s = cli_model_config(model_path, c, weights, sizeof weights, &err)) != GG_OK) goto fail;
     if (data && (s = gg_config_set(c, "data.dataset", data, &err)) != GG_OK) goto fail;
     gg_set_threads(c->train.threads);
     if ((s = gg_data_load(c, &train, &val, &test, &err)) != GG_OK) goto fail;

@@ -1,4 +1,5 @@
-/* The run directory's checkpoints: checkpoint.safetensors is the newest;
+/* The run directory: where eval and compress find a model's config and
+ * weights, and its checkpoints: checkpoint.safetensors is the newest;
  * before a new one is written it is renamed checkpoint-STEP.safetensors,
  * and only the newest `keep` survive. A kill at any moment leaves every
  * file whole (each is written to a temporary name and renamed), so resuming
@@ -10,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "cli/cli.h"
 #include "core/core.h"
+#include "io/io.h"
 
 #define NEWEST "checkpoint.safetensors"
 
@@ -124,4 +127,33 @@ gg_status cli_trim_metrics(const char *path, int64_t step, int epochs, gg_error 
         return gg_fail(err, GG_ERR_IO, "%s: cannot rewrite: %s", path, strerror(errno));
     }
     return GG_OK;
+}
+
+gg_status cli_model_config(const char *model, gg_config *c, char *weights, size_t cap,
+                           gg_error *err) {
+    struct stat st;
+    if (stat(model, &st) != 0)
+        return gg_fail(err, gg_open_error(errno), "%s: cannot open: %s", model, strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/config.yaml", model);
+        snprintf(weights, cap, "%s/model.safetensors", model);
+        return gg_config_load_file(c, path, err);
+    }
+    snprintf(weights, cap, "%s", model);
+    gg_st_file f = {0};
+    gg_status s = gg_st_read(model, &f, err);
+    if (s != GG_OK) return s;
+    const char *yaml = gg_st_meta(&f, "gradguard_config");
+    if (!yaml)
+        s = gg_fail(err, GG_ERR_DATA,
+                    "%s: no 'gradguard_config' in its metadata; pass the run directory instead",
+                    model);
+    else if ((s = gg_config_load_string(c, yaml, err)) != GG_OK && err) {
+        char msg[sizeof err->msg]; /* the parser names "<string>": say which file holds it */
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        gg_fail(err, s, "%s: gradguard_config metadata: %s", model, msg);
+    }
+    gg_st_free(&f);
+    return s;
 }
