@@ -44,3 +44,14 @@ char *gg_strdup(const char *s, gg_error *err) {
     if (p) memcpy(p, s, n);
     return p;
 }
+
+gg_status gg_grow(void **p, int n, int *cap, size_t elem, const char *what, gg_error *err) {
+    if (n < *cap) return GG_OK;
+    if (*cap > (1 << 28)) return gg_fail(err, GG_ERR_NOMEM, "too many %s", what);
+    int ncap = *cap ? 2 * *cap : 16;
+    void *q = realloc(*p, (size_t)ncap * elem);
+    if (!q) return gg_fail(err, GG_ERR_NOMEM, "out of memory for %d %s", ncap, what);
+    *p = q;
+    *cap = ncap;
+    return GG_OK;
+}

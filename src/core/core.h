@@ -21,6 +21,9 @@ void *gg_alloc_aligned(size_t bytes, gg_error *err); /* 64-byte aligned, zeroed 
 bool gg_size_mul(size_t a, size_t b, size_t *out);  /* false on overflow */
 bool gg_size_add(size_t a, size_t b, size_t *out);
 char *gg_strdup(const char *s, gg_error *err);
+/* Makes room for one more element in *p, an array of n used of *cap
+ * (doubling, from 16); `what` names the elements in the error. */
+gg_status gg_grow(void **p, int n, int *cap, size_t elem, const char *what, gg_error *err);
 /* The status for a file that could not be opened for reading: a missing
  * file or a directory is bad input (GG_ERR_DATA, exit 2), anything else
  * the system refused is GG_ERR_IO (exit 3). Use errno as left by open. */

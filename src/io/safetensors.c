@@ -379,19 +379,6 @@ void gg_st_writer_free(gg_st_writer *w) {
     free(w);
 }
 
-/* Grows an array of *cap elements of size elem so that one more fits. */
-static gg_status grow(void **p, int n, int *cap, size_t elem, gg_error *err) {
-    if (n < *cap) return GG_OK;
-    if (*cap > (1 << 28))
-        return gg_fail(err, GG_ERR_NOMEM, "safetensors writer: too many entries");
-    int ncap = *cap ? 2 * *cap : 16;
-    void *q = realloc(*p, (size_t)ncap * elem);
-    if (!q) return gg_fail(err, GG_ERR_NOMEM, "out of memory for %d safetensors entries", ncap);
-    *p = q;
-    *cap = ncap;
-    return GG_OK;
-}
-
 /* jansson refuses strings that are not UTF-8; find out before writing. */
 static bool is_utf8(const char *s) {
     json_t *j = json_string(s);
@@ -428,7 +415,8 @@ gg_status gg_st_writer_add(gg_st_writer *w, const char *name, gg_st_dtype dtype,
         if (strcmp(w->e[i].name, name) == 0)
             return gg_fail(err, GG_ERR_ARG, "safetensors writer: tensor " NAME " added twice",
                            name);
-    if (grow((void **)&w->e, w->n, &w->cap, sizeof *w->e, err) != GG_OK) return GG_ERR_NOMEM;
+    if (gg_grow((void **)&w->e, w->n, &w->cap, sizeof *w->e, "safetensors entries", err) != GG_OK)
+        return GG_ERR_NOMEM;
     entry *e = &w->e[w->n];
     memset(e, 0, sizeof *e);
     if (!(e->name = gg_strdup(name, err))) return GG_ERR_NOMEM;
@@ -448,7 +436,8 @@ gg_status gg_st_writer_meta(gg_st_writer *w, const char *key, const char *value,
         if (strcmp(w->meta[i].key, key) == 0)
             return gg_fail(err, GG_ERR_ARG, "safetensors writer: metadata '%.64s' set twice",
                            key);
-    if (grow((void **)&w->meta, w->n_meta, &w->meta_cap, sizeof *w->meta, err) != GG_OK)
+    if (gg_grow((void **)&w->meta, w->n_meta, &w->meta_cap, sizeof *w->meta,
+                "safetensors metadata entries", err) != GG_OK)
         return GG_ERR_NOMEM;
     pair *m = &w->meta[w->n_meta];
     m->key = gg_strdup(key, err);

@@ -164,16 +164,9 @@ static rp_param *param_of(rp_run *run, const char *name, int hint, gg_error *err
     if (hint < run->nparams && !strcmp(run->params[hint].name, name)) return &run->params[hint];
     for (int i = 0; i < run->nparams; i++)
         if (!strcmp(run->params[i].name, name)) return &run->params[i];
-    if (run->nparams == run->params_cap) {
-        int cap = run->params_cap ? 2 * run->params_cap : 16;
-        rp_param *p = realloc(run->params, (size_t)cap * sizeof *p);
-        if (!p) {
-            gg_fail(err, GG_ERR_NOMEM, "report: out of memory");
-            return NULL;
-        }
-        run->params = p;
-        run->params_cap = cap;
-    }
+    if (gg_grow((void **)&run->params, run->nparams, &run->params_cap, sizeof *run->params,
+                "report parameters", err) != GG_OK)
+        return NULL;
     rp_param *p = &run->params[run->nparams];
     memset(p, 0, sizeof *p);
     p->name = gg_strdup(name, err);
@@ -196,16 +189,9 @@ static rp_act *act_of(rp_run *run, int layer, const char *kind, gg_error *err) {
     for (int i = 0; i < run->nacts; i++)
         if (run->acts[i].layer == layer && !strcmp(run->acts[i].kind, kind ? kind : ""))
             return &run->acts[i];
-    if (run->nacts == run->acts_cap) {
-        int cap = run->acts_cap ? 2 * run->acts_cap : 16;
-        rp_act *a = realloc(run->acts, (size_t)cap * sizeof *a);
-        if (!a) {
-            gg_fail(err, GG_ERR_NOMEM, "report: out of memory");
-            return NULL;
-        }
-        run->acts = a;
-        run->acts_cap = cap;
-    }
+    if (gg_grow((void **)&run->acts, run->nacts, &run->acts_cap, sizeof *run->acts,
+                "report layers", err) != GG_OK)
+        return NULL;
     rp_act *a = &run->acts[run->nacts];
     memset(a, 0, sizeof *a);
     a->layer = layer;
