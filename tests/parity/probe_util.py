@@ -84,3 +84,26 @@ def run_cases(cases, rtol, width=56):
     print("worst relative error %.3e: %s" % (worst_all, worst_case))
     print("%d passed, %d failed (limit %g)" % (passed, failed, rtol))
     return 1 if failed else 0
+
+
+def compare(ours, ref, rtol, no_extra=False):
+    """(worst error, its tensor, failures) over every reference tensor of
+    ref, found in ours with the same shape; no_extra: gradguard must have
+    no parameter gradient torch lacks."""
+    worst, where, bad = 0.0, "-", []
+    for k, want in ref.items():
+        if k not in ours:
+            raise AssertionError("gradguard wrote no %s (it wrote %s)" % (k, sorted(ours)))
+        got = np.asarray(ours[k], dtype=np.float64)
+        want = np.asarray(want, dtype=np.float64)
+        if got.shape != want.shape:
+            raise AssertionError("%s: shape %s, torch %s" % (k, got.shape, want.shape))
+        err = rel_err(got, want)
+        if err > worst or where == "-":
+            worst, where = err, k
+        if not err <= rtol:
+            bad.append("%s %.3e" % (k, err))
+    extra = sorted(k for k in ours if k.startswith("grad.") and k not in ref)
+    if no_extra and extra:
+        raise AssertionError("gradguard has parameters torch does not: %s" % extra)
+    return worst, where, bad

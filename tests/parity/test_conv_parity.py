@@ -74,24 +74,6 @@ def torch_run(model, x, dy):
     return out
 
 
-def compare(ours, ref):
-    """(worst error, its tensor, failures) over every reference tensor."""
-    worst, where, bad = 0.0, "-", []
-    for k, want in ref.items():
-        if k not in ours:
-            raise AssertionError("gradguard wrote no %s (it wrote %s)" % (k, sorted(ours)))
-        got = np.asarray(ours[k], dtype=np.float64)
-        want = np.asarray(want, dtype=np.float64)
-        if got.shape != want.shape:
-            raise AssertionError("%s: shape %s, torch %s" % (k, got.shape, want.shape))
-        err = pr.rel_err(got, want)
-        if err > worst or where == "-":
-            worst, where = err, k
-        if not err <= RTOL:
-            bad.append("%s %.3e" % (k, err))
-    return worst, where, bad
-
-
 def run_case(shape, layers, model, seed):
     """layers: [(kind, opts)] for the config; model: the matching
     nn.Sequential (parameters initialised by torch, then sent to both)."""
@@ -107,7 +89,7 @@ def run_case(shape, layers, model, seed):
     ref = torch_run(model, x, dy)
     cfg = pr.model_yaml(list(shape[1:]), "".join(layer_yaml(k, o) for k, o in layers), seed)
     ours = pr.run_probe(cfg, dict(state, x=x, dy=dy), True)
-    return compare(ours, ref)
+    return pr.compare(ours, ref, RTOL)
 
 
 def conv(shape, filters, kernel, stride=1, padding=0, dilation=1, bias=True, seed=0):

@@ -87,27 +87,6 @@ def torch_run(model, x, dy):
     return out
 
 
-def compare(ours, ref):
-    """(worst error, its tensor, failures) over every reference tensor."""
-    worst, where, bad = 0.0, "-", []
-    for k, want in ref.items():
-        if k not in ours:
-            raise AssertionError("gradguard wrote no %s (it wrote %s)" % (k, sorted(ours)))
-        got = np.asarray(ours[k], dtype=np.float64)
-        want = np.asarray(want, dtype=np.float64)
-        if got.shape != want.shape:
-            raise AssertionError("%s: shape %s, torch %s" % (k, got.shape, want.shape))
-        err = pr.rel_err(got, want)
-        if err > worst or where == "-":
-            worst, where = err, k
-        if not err <= RTOL:
-            bad.append("%s %.3e" % (k, err))
-    extra = sorted(k for k in ours if k.startswith("grad.") and k not in ref)
-    if extra:
-        raise AssertionError("gradguard has parameters torch does not: %s" % extra)
-    return worst, where, bad
-
-
 def state_of(model):
     out = {}
     for k, v in model.state_dict().items():
@@ -137,7 +116,7 @@ def run_case(shape, layers, model, seed, scale=1.0):
     ref = torch_run(model, x, dy)
     cfg = pr.model_yaml(list(shape[1:]), "".join(layer_yaml(k, o) for k, o in layers), seed)
     ours = pr.run_probe(cfg, dict(state, x=x, dy=dy), True)
-    return compare(ours, ref)
+    return pr.compare(ours, ref, RTOL, no_extra=True)
 
 
 def recurrent(kind, N, F, H, sequence, bias=True, nonlinearity="tanh", seed=0, scale=1.0):
