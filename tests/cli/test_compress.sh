@@ -6,21 +6,7 @@
 # broken or mismatched int8 files refused by eval with exit status 2 and
 # one line naming the file and the tensor; pruning while training (prune:)
 # and the sweep's compress.jsonl written into the run directory.
-set -u
-: "${GG_BIN:?GG_BIN must point to the gradguard binary}"
-: "${GG_SOURCE_DIR:?}"
-work=$(mktemp -d /tmp/gg-compress-XXXXXX)
-trap 'rm -rf "$work"' EXIT
-passed=0 failed=0
-check() { # NAME, then a command that must succeed
-    local name=$1; shift
-    if "$@" >"$work/check.out" 2>&1; then
-        passed=$((passed + 1)); echo "ok   $name"
-    else
-        failed=$((failed + 1)); echo "FAIL $name"; sed 's/^/     /' "$work/check.out"
-    fi
-}
-py() { PYTHONPATH="$GG_SOURCE_DIR/tests/parity" /usr/bin/python3 -c "$@"; }
+. "$(dirname "${BASH_SOURCE[0]}")/check_lib.sh"
 
 "$GG_BIN" train --steps 300 --set 'model.layers=[{dense: {units: 64}}, relu, {dense: {units: 10}}]' \
     --out "$work/run" --quiet >"$work/train.out" 2>&1

@@ -6,21 +6,7 @@
 # round-trips through --print-config, early stopping stops the run, logs
 # the event and ends with the best epoch's weights (also when resumed), and
 # bad layer configs exit 2 with one line naming the layer's path.
-set -u
-: "${GG_BIN:?GG_BIN must point to the gradguard binary}"
-: "${GG_SOURCE_DIR:?}"
-work=$(mktemp -d /tmp/gg-cli-XXXXXX)
-trap 'rm -rf "$work"' EXIT
-passed=0 failed=0
-check() { # NAME, then a command that must succeed
-    local name=$1; shift
-    if "$@" >"$work/check.out" 2>&1; then
-        passed=$((passed + 1)); echo "ok   $name"
-    else
-        failed=$((failed + 1)); echo "FAIL $name"; sed 's/^/     /' "$work/check.out"
-    fi
-}
-py() { PYTHONPATH="$GG_SOURCE_DIR/tests/parity" /usr/bin/python3 -c "$@"; }
+. "$(dirname "${BASH_SOURCE[0]}")/check_lib.sh"
 
 # expect NAME STATUS PATTERN... -- ARGS...: gradguard ARGS (with --out under
 # $work) exits with STATUS and prints one line on stderr matching every

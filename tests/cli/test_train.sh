@@ -2,21 +2,7 @@
 # `gradguard train` and `eval` end to end on small runs: the files of a run
 # directory, metrics.jsonl's shape, --print-config, --steps, determinism
 # across thread counts, XOR to loss < 0.01, and eval of a saved model.
-set -u
-: "${GG_BIN:?GG_BIN must point to the gradguard binary}"
-: "${GG_SOURCE_DIR:?}"
-work=$(mktemp -d /tmp/gg-cli-XXXXXX)
-trap 'rm -rf "$work"' EXIT
-passed=0 failed=0
-check() { # NAME, then a command that must succeed
-    local name=$1; shift
-    if "$@" >"$work/check.out" 2>&1; then
-        passed=$((passed + 1)); echo "ok   $name"
-    else
-        failed=$((failed + 1)); echo "FAIL $name"; sed 's/^/     /' "$work/check.out"
-    fi
-}
-py() { /usr/bin/python3 -c "$@"; }
+. "$(dirname "${BASH_SOURCE[0]}")/check_lib.sh"
 
 check version "$GG_BIN" --version
 check help_lists_commands bash -c "'$GG_BIN' --help | grep -q 'train' && '$GG_BIN' train --help | grep -q -- '--print-config'"
