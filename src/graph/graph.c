@@ -222,6 +222,12 @@ gg_status gg_shape_same(gg_node *n, gg_error *err) {
     return GG_OK;
 }
 
+void gg_tensor_sized(gg_tensor *t, size_t per) {
+    t->len = per * (size_t)t->shape[0];
+    t->per_sample = t->batched ? per : t->len;
+    t->x = t->dx = NULL;
+}
+
 gg_status gg_shape_scalar(gg_node *n, gg_error *err) {
     (void)err;
     gg_tensor *t = n->out;

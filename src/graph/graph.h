@@ -121,6 +121,10 @@ void gg_graph_set_error(gg_graph *g, gg_status code, const char *fmt, ...)
 /* Shape helpers for op shape rules. */
 gg_status gg_shape_same(gg_node *n, gg_error *err);   /* out = in[0] */
 gg_status gg_shape_scalar(gg_node *n, gg_error *err); /* out = [1], unbatched */
+/* A shape rule's output sizes from its first dimension and per, the
+ * elements of each row along it: len = shape[0] per, per_sample = per when
+ * batched (else len); x and dx cleared. */
+void gg_tensor_sized(gg_tensor *t, size_t per);
 /* "layers.3 (dense)" or the node name, for messages. */
 const char *gg_node_label(const gg_node *n, char *buf, size_t cap);
 /* "[64, 784]"-style shape text without the batch dimension. */

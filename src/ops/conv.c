@@ -94,13 +94,7 @@ static gg_status conv2d_shape(gg_node *n, gg_error *err) {
     y->shape[2] = ho;
     y->shape[3] = wo;
     size_t per = (size_t)w->shape[0] * (size_t)ho * (size_t)wo;
-    if (y->batched) {
-        y->per_sample = per;
-        y->len = per * (size_t)y->shape[0];
-    } else {
-        y->per_sample = y->len = per * (size_t)y->shape[0];
-    }
-    y->x = y->dx = NULL;
+    gg_tensor_sized(y, per);
     return GG_OK;
 }
 

@@ -47,13 +47,7 @@ static void set_out(gg_node *n, int ho, int wo) {
         y->ndim = 2;
         y->shape[2] = y->shape[3] = 0;
     }
-    if (y->batched) {
-        y->per_sample = per;
-        y->len = per * (size_t)y->shape[0];
-    } else {
-        y->per_sample = y->len = per * (size_t)y->shape[0];
-    }
-    y->x = y->dx = NULL;
+    gg_tensor_sized(y, per);
 }
 
 static gg_status pool_shape(gg_node *n, gg_error *err) {

@@ -217,8 +217,7 @@ static gg_status recurrent_shape(gg_node *n, gg_error *err) {
     y->shape[1] = seq ? T : H;
     if (seq) y->shape[2] = H;
     size_t per = seq ? (size_t)T * (size_t)H : (size_t)H;
-    y->per_sample = x->batched ? per : per * (size_t)x->shape[0];
-    y->len = x->batched ? per * (size_t)x->shape[0] : y->per_sample;
+    gg_tensor_sized(y, per);
     return GG_OK;
 }
 

@@ -54,13 +54,7 @@ static gg_status last_step_shape(gg_node *n, gg_error *err) {
     y->shape[1] = x->shape[2];
     y->shape[2] = 0;
     size_t per = (size_t)x->shape[2];
-    if (y->batched) {
-        y->per_sample = per;
-        y->len = per * (size_t)y->shape[0];
-    } else {
-        y->per_sample = y->len = per * (size_t)y->shape[0];
-    }
-    y->x = y->dx = NULL;
+    gg_tensor_sized(y, per);
     return GG_OK;
 }
 
