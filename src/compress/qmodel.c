@@ -397,37 +397,6 @@ gg_status gg_qmodel_predict(gg_qmodel *q, const gg_real *x, size_t n, gg_real *o
 
 /* ---- loading ------------------------------------------------------------------ */
 
-static double element(const gg_st_tensor *t, size_t i) {
-    switch (t->dtype) {
-    case GG_ST_I64: {
-        int64_t v;
-        memcpy(&v, t->data + i * 8, 8);
-        return (double)v;
-    }
-    case GG_ST_F32: {
-        float v;
-        memcpy(&v, t->data + i * 4, 4);
-        return v;
-    }
-    case GG_ST_F64: {
-        double v;
-        memcpy(&v, t->data + i * 8, 8);
-        return v;
-    }
-    case GG_ST_I8: return (double)(int8_t)t->data[i];
-    case GG_ST_U8: return (double)t->data[i];
-    default: return NAN;
-    }
-}
-
-static const char *dims_text(char *buf, size_t cap, int ndim, const int64_t *d) {
-    size_t k = (size_t)snprintf(buf, cap, "[");
-    for (int i = 0; i < ndim && k < cap; i++)
-        k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? ", " : "", (long long)d[i]);
-    if (k < cap) snprintf(buf + k, cap - k, "]");
-    return buf;
-}
-
 /* Finds `name` in f and checks its dtype (one of two), shape and values
  * (finite; within [lo, hi]; > 0 when positive). */
 static gg_status find_checked(const gg_st_file *f, const char *path, const char *name,
@@ -438,7 +407,7 @@ static gg_status find_checked(const gg_st_file *f, const char *path, const char 
     const gg_st_tensor *t = gg_st_find(f, name);
     if (!t)
         return gg_fail(err, GG_ERR_DATA, "%s: no tensor '%s'; the int8 model needs it (%s %s)",
-                       path, name, dt_text, dims_text(want, sizeof want, ndim, shape));
+                       path, name, dt_text, gg_st_dims_text(want, sizeof want, ndim, shape));
     if (t->dtype != dt1 && t->dtype != dt2)
         return gg_fail(err, GG_ERR_DATA, "%s: tensor '%s' has dtype %s, expected %s", path, name,
                        gg_st_dtype_name(t->dtype), dt_text);
@@ -446,10 +415,10 @@ static gg_status find_checked(const gg_st_file *f, const char *path, const char 
     for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
     if (!same)
         return gg_fail(err, GG_ERR_DATA, "%s: tensor '%s' has shape %s, the model expects %s", path,
-                       name, dims_text(got, sizeof got, t->ndim, t->shape),
-                       dims_text(want, sizeof want, ndim, shape));
+                       name, gg_st_dims_text(got, sizeof got, t->ndim, t->shape),
+                       gg_st_dims_text(want, sizeof want, ndim, shape));
     for (size_t k = 0; k < t->count; k++) {
-        double v = element(t, k);
+        double v = gg_st_element(t, k);
         if (!isfinite(v))
             return gg_fail(err, GG_ERR_DATA, "%s: tensor '%s' element %zu is not finite (%g)", path,
                            name, k, v);
@@ -550,11 +519,7 @@ static gg_status load_tensors(gg_qmodel *q, const gg_st_file *f, const char *pat
             s = gg_fail(err, GG_ERR_DATA, "%s: tensor '%s' is not a parameter of this int8 model",
                         path, f->tensors[k].name);
     if (s != GG_OK) goto done;
-    for (int i = 0; i < ns; i++) {
-        gg_node *n = i < g->n_params ? g->params[i] : g->buffers[i - g->n_params];
-        gg_real *x = n->out->x;
-        for (size_t k = 0; k < match[i]->count; k++) x[k] = (gg_real)element(match[i], k);
-    }
+    gg_weights_apply(g, match); /* int8 weights as integers, until gg_qmodel_dequantize */
     for (int li = 0; li < q->n; li++) {
         gg_qlayer *l = &q->l[li];
         const gg_st_tensor *wt = gg_st_find(f, l->w->name);

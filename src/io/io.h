@@ -82,6 +82,10 @@ gg_status gg_st_read(const char *path, gg_st_file *out, gg_error *err);
 void gg_st_free(gg_st_file *f);
 const gg_st_tensor *gg_st_find(const gg_st_file *f, const char *name);
 const char *gg_st_meta(const gg_st_file *f, const char *key); /* NULL if absent */
+/* Element i of t as a double (I64, F32, F64, I8, U8; NaN for other types). */
+double gg_st_element(const gg_st_tensor *t, size_t i);
+/* "[2, 3]" for a file's shape, in buf. */
+const char *gg_st_dims_text(char *buf, size_t cap, int ndim, const int64_t *d);
 
 /* Writing: collect tensors (data borrowed until write) and metadata, then
  * write atomically. */

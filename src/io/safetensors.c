@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <math.h>
 #include <zlib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -542,4 +543,35 @@ done:
     free(json);
     json_decref(root);
     return rc;
+}
+
+double gg_st_element(const gg_st_tensor *t, size_t i) {
+    switch (t->dtype) {
+    case GG_ST_I64: {
+        int64_t v;
+        memcpy(&v, t->data + i * 8, 8);
+        return (double)v;
+    }
+    case GG_ST_F32: {
+        float v;
+        memcpy(&v, t->data + i * 4, 4);
+        return v;
+    }
+    case GG_ST_F64: {
+        double v;
+        memcpy(&v, t->data + i * 8, 8);
+        return v;
+    }
+    case GG_ST_I8: return (double)(int8_t)t->data[i];
+    case GG_ST_U8: return (double)t->data[i];
+    default: return NAN;
+    }
+}
+
+const char *gg_st_dims_text(char *buf, size_t cap, int ndim, const int64_t *d) {
+    size_t k = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? ", " : "", (long long)d[i]);
+    if (k < cap) snprintf(buf + k, cap - k, "]");
+    return buf;
 }

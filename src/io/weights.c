@@ -68,30 +68,6 @@ gg_status gg_model_save(gg_model *m, const char *path, gg_error *err) {
     return s;
 }
 
-static double element(const gg_st_tensor *t, size_t i) {
-    if (t->dtype == GG_ST_I64) {
-        int64_t v;
-        memcpy(&v, t->data + i * 8, 8);
-        return (double)v;
-    }
-    if (t->dtype == GG_ST_F32) {
-        float v;
-        memcpy(&v, t->data + i * 4, 4);
-        return v;
-    }
-    double v;
-    memcpy(&v, t->data + i * 8, 8);
-    return v;
-}
-
-static const char *dims_text(char *buf, size_t cap, int ndim, const int64_t *d) {
-    size_t k = (size_t)snprintf(buf, cap, "[");
-    for (int i = 0; i < ndim && k < cap; i++)
-        k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? ", " : "", (long long)d[i]);
-    if (k < cap) snprintf(buf + k, cap - k, "]");
-    return buf;
-}
-
 gg_status gg_weights_match(gg_graph *g, const gg_st_file *f, const char *path, bool strict,
                            const gg_st_tensor **match, gg_error *err) {
     char want[96], got[96];
@@ -103,21 +79,21 @@ gg_status gg_weights_match(gg_graph *g, const gg_st_file *f, const char *path, b
         const gg_st_tensor *ft = gg_st_find(f, p->name);
         if (!ft)
             return gg_fail(err, GG_ERR_DATA, "%s: no tensor '%s'; the model needs it with shape %s",
-                           path, p->name, dims_text(want, sizeof want, t->ndim, shape));
+                           path, p->name, gg_st_dims_text(want, sizeof want, t->ndim, shape));
         bool same = ft->ndim == t->ndim;
         for (int d = 0; same && d < t->ndim; d++) same = ft->shape[d] == shape[d];
         if (!same)
             return gg_fail(err, GG_ERR_DATA, "%s: tensor '%s' has shape %s, the model expects %s",
-                           path, p->name, dims_text(got, sizeof got, ft->ndim, ft->shape),
-                           dims_text(want, sizeof want, t->ndim, shape));
+                           path, p->name, gg_st_dims_text(got, sizeof got, ft->ndim, ft->shape),
+                           gg_st_dims_text(want, sizeof want, t->ndim, shape));
         bool ok = p->integer ? ft->dtype == GG_ST_I64 : ft->dtype == GG_ST_F32 || ft->dtype == GG_ST_F64;
         if (!ok)
             return gg_fail(err, GG_ERR_DATA, "%s: tensor '%s' has dtype %s, expected %s", path,
                            p->name, gg_st_dtype_name(ft->dtype), p->integer ? "I64" : "F32 or F64");
         for (size_t k = 0; k < ft->count; k++)
-            if (!isfinite(element(ft, k)))
+            if (!isfinite(gg_st_element(ft, k)))
                 return gg_fail(err, GG_ERR_DATA, "%s: tensor '%s' element %zu is not finite (%g)",
-                               path, p->name, k, element(ft, k));
+                               path, p->name, k, gg_st_element(ft, k));
         match[i] = ft;
     }
     if (!strict) return GG_OK;
@@ -141,7 +117,7 @@ gg_status gg_weights_match(gg_graph *g, const gg_st_file *f, const char *path, b
 void gg_weights_apply(gg_graph *g, const gg_st_tensor *const *match) {
     for (int i = 0; i < n_state(g); i++) {
         gg_real *x = state_node(g, i)->out->x;
-        for (size_t k = 0; k < match[i]->count; k++) x[k] = (gg_real)element(match[i], k);
+        for (size_t k = 0; k < match[i]->count; k++) x[k] = (gg_real)gg_st_element(match[i], k);
     }
 }
 
